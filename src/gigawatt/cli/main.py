@@ -1,0 +1,18 @@
+"""The ``gigawatt`` command: one Typer app with a sub-command per module."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="gigawatt",
+    help="Gigawatt: what a gigawatt of GPUs earns, a cloud to sell it, and a twin to test it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Gigawatt command-line interface."""
