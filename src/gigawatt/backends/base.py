@@ -1,0 +1,95 @@
+"""The Backend interface: how the control plane runs a placed job's processes.
+
+A backend executes; it never decides. The scheduler chooses nodes and GPUs, the services layer
+records state, and a backend turns a :class:`LaunchSpec` into running processes, reports how
+they end, stops them gracefully, and finds them again after a control-plane restart.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gigawatt.core.fleet import NodeSpec
+from gigawatt.scheduling.model import Placement
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    """Everything needed to start one attempt of a job."""
+
+    job_id: str
+    attempt: int
+    command: tuple[str, ...]
+    env: Mapping[str, str]
+    placement: Placement
+    #: Physical GPU indices chosen on each node of the placement (same order as placement).
+    gpu_indices: tuple[tuple[int, ...], ...]
+    gpu_type: str
+    max_runtime_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Handle:
+    """A backend's reference to a running attempt; ``data`` is JSON-safe and stored in the DB
+    so that a restarted control plane can adopt the attempt (``pid``, ``start_time``, …)."""
+
+    job_id: str
+    attempt: int
+    data: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ExitStatus:
+    """How an attempt ended. ``exit_code`` 0 with ``signalled`` False means success."""
+
+    exit_code: int
+    signalled: bool = False
+    reason: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        """True when every process exited 0 on its own."""
+        return self.exit_code == 0 and not self.signalled
+
+
+class Backend(ABC):
+    """Runs attempts. Implementations: fake (in memory), local (processes), ray."""
+
+    name: str = "abstract"
+
+    @abstractmethod
+    def start(self, spec: LaunchSpec) -> Handle:
+        """Start the attempt's processes and return at once."""
+
+    @abstractmethod
+    def poll(self, handle: Handle) -> ExitStatus | None:
+        """The exit status once every process has ended, None while any still runs."""
+
+    @abstractmethod
+    def terminate(self, handle: Handle) -> None:
+        """Ask the processes to stop (SIGTERM or equivalent). Idempotent."""
+
+    @abstractmethod
+    def kill(self, handle: Handle) -> None:
+        """Stop the processes now (SIGKILL or equivalent) and free their resources. Idempotent."""
+
+    @abstractmethod
+    def adopt(self, handle: Handle) -> bool:
+        """After a control-plane restart: True if the attempt still runs and is now tracked."""
+
+    @abstractmethod
+    def logs(self, job_id: str, attempt: int) -> str:
+        """The captured output of one attempt ('' when none)."""
+
+    def discover_nodes(self) -> list[NodeSpec] | None:
+        """Nodes the backend itself knows (Ray); None when the fleet file is authoritative."""
+        return None
+
+    def energy_kwh(self, handle: Handle) -> float | None:
+        """Energy measured for the attempt (NVML), or None to use catalogue power x time."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release backend resources at server shutdown (running jobs keep running)."""
