@@ -1,1 +1,10 @@
-"""backends package."""
+"""Job execution backends: the interface, an in-memory fake and local processes.
+
+``FakeBackend`` ships in the package so unit tests, API tests and users can run the control
+plane without starting anything; ``LocalBackend`` runs real processes on this machine.
+"""
+
+from gigawatt.backends.base import Backend, ExitStatus, Handle, LaunchSpec
+from gigawatt.backends.fake import FakeBackend
+
+__all__ = ["Backend", "ExitStatus", "FakeBackend", "Handle", "LaunchSpec"]
