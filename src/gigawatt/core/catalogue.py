@@ -76,7 +76,9 @@ def parse_catalogue(data: Mapping[str, Any]) -> Catalogue:
         gpus: dict[str, GpuSpec] = {}
         for name, raw in dict(data["gpus"]).items():
             sources: dict[str, str] = {}
-            fields = {k: _value(v, k, sources) for k, v in raw.items() if k != "prices_per_gpu_hour"}
+            fields = {
+                k: _value(v, k, sources) for k, v in raw.items() if k != "prices_per_gpu_hour"
+            }
             prices = {
                 Tier(t): Decimal(str(_value(v, f"price.{t}", sources)))
                 for t, v in raw["prices_per_gpu_hour"].items()

@@ -18,7 +18,8 @@ def parse_power_mw(text: str | float | int, field: str = "power") -> float:
         match = _POWER.match(str(text))
         if not match:
             raise InvalidInput(
-                f"cannot parse {text!r}; use a positive number with kW, MW or GW (e.g. 250MW, 1.5GW)",
+                f"cannot parse {text!r}; use a positive number with kW, MW or GW "
+                "(e.g. 250MW, 1.5GW)",
                 field,
             )
         value = float(match.group(1)) * _TO_MW[(match.group(2) or "mw").lower()]

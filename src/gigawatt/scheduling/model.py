@@ -41,7 +41,7 @@ class JobRequest:
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """``tenant`` holds ``gpus`` GPUs of ``gpu_type``: its reserved jobs within it are guaranteed."""
+    """``tenant`` reserved ``gpus`` GPUs of ``gpu_type``: reserved jobs within it are guaranteed."""
 
     tenant: str
     gpu_type: str
@@ -63,7 +63,9 @@ class SchedulingPolicy:
 
     def reserved_gpus(self, tenant: str, gpu_type: str) -> int:
         """GPUs of ``gpu_type`` reserved by ``tenant`` (0 when none)."""
-        return sum(r.gpus for r in self.reservations if r.tenant == tenant and r.gpu_type == gpu_type)
+        return sum(
+            r.gpus for r in self.reservations if r.tenant == tenant and r.gpu_type == gpu_type
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,48 @@
+"""EASY backfill: the first job that cannot start reserves the earliest time it could, and later
+jobs start only if they do not delay it.
+
+Accounting is at the level of GPU counts of one type (node fragmentation is ignored, as in the
+classic EASY scheduler); expected ends come from ``max_runtime_s`` (unbounded jobs never end).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gigawatt.scheduling.model import JobRequest
+
+
+@dataclass(slots=True)
+class Shadow:
+    """The blocked head job's reservation: its start ``time`` and GPUs left over then."""
+
+    time: float
+    extra: int
+
+    def _ends_before(self, job: JobRequest, now: float) -> bool:
+        return job.max_runtime_s is not None and now + job.max_runtime_s <= self.time
+
+    def allows(self, job: JobRequest, now: float) -> bool:
+        """Whether ``job`` may start now without delaying the head job."""
+        return self._ends_before(job, now) or job.gpus <= self.extra
+
+    def take(self, job: JobRequest, now: float) -> None:
+        """Account for ``job`` having started by backfill."""
+        if not self._ends_before(job, now):
+            self.extra -= job.gpus
+
+
+def shadow_for(
+    head: JobRequest, now: float, free_gpus: int, ends: Sequence[float], gpus: Sequence[int]
+) -> Shadow:
+    """The shadow of ``head`` given free GPUs now and running jobs' expected ends and sizes."""
+    avail = free_gpus
+    if avail >= head.gpus:
+        # Enough GPUs by count but no placement (fragmentation, power, holds): reserve now.
+        return Shadow(time=now, extra=avail - head.gpus)
+    for end, size in sorted(zip(ends, gpus, strict=True)):
+        avail += size
+        if avail >= head.gpus:
+            return Shadow(time=end, extra=avail - head.gpus)
+    return Shadow(time=float("inf"), extra=0)

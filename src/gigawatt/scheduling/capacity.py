@@ -1,0 +1,189 @@
+"""Free-capacity index of the fleet: which GPUs of which node are free, under site power caps.
+
+Nodes are grouped into pools of one (site, GPU type, GPUs per node). Inside a pool, nodes sit in
+buckets by free-GPU count so a best-fit node is found in O(GPUs per node) rather than by scanning
+the fleet. Buckets are stacks with lazy deletion: an entry is valid only while its node still has
+that many free GPUs, stale ones are dropped when met. This module keeps allocation state only;
+policy lives in :mod:`gigawatt.scheduling.scheduler`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from gigawatt.core.fleet import NodeSpec
+
+# Power comparisons tolerate float rounding of kW sums.
+_POWER_EPS_KW = 1e-6
+
+
+@dataclass(slots=True)
+class Pool:
+    """Nodes of one site with the same GPU type and GPUs per node."""
+
+    site: str
+    gpu_type: str
+    per_node: int
+    nodes: list[int] = field(default_factory=list)
+    #: buckets[f]: stack of node indices that had f free GPUs when pushed (lazy).
+    buckets: list[list[int]] = field(default_factory=list)
+    #: nodes hosting at least one preemptible (spot, not draining) job.
+    spot_nodes: set[int] = field(default_factory=set)
+
+
+class Capacity:
+    """Per-node free GPUs (as bitmasks of physical indices), per-site power in use, holds."""
+
+    def __init__(
+        self,
+        nodes: Sequence[NodeSpec],
+        site_power_kw: Mapping[str, float],
+        kw_per_gpu: Mapping[str, float],
+    ) -> None:
+        self.node_ids: list[str] = [n.node_id for n in nodes]
+        self.index_of: dict[str, int] = {nid: i for i, nid in enumerate(self.node_ids)}
+        if len(self.index_of) != len(self.node_ids):
+            raise ValueError("node ids must be unique")
+        self.site_cap_kw: dict[str, float] = dict(site_power_kw)
+        self.site_used_kw: dict[str, float] = {s: 0.0 for s in self.site_cap_kw}
+        self.kw_per_gpu: dict[str, float] = dict(kw_per_gpu)
+        self.total_gpus_by_type: dict[str, int] = {}
+        self.free_by_type: dict[str, int] = {}
+        self.pools: list[Pool] = []
+        self.pools_by_type: dict[str, list[Pool]] = {}
+        self.node_pool: list[Pool] = []
+        self.node_total: list[int] = []
+        self.node_free: list[int] = []
+        self.node_mask: list[int] = []  # bit i set = physical GPU i free
+        #: node index -> id of the preemptor the node is held for
+        self.held: dict[int, str] = {}
+        pool_of: dict[tuple[str, str, int], Pool] = {}
+        for i, n in enumerate(nodes):
+            if n.site not in self.site_cap_kw:
+                raise ValueError(f"node {n.node_id}: unknown site {n.site}")
+            if n.gpu_type not in self.kw_per_gpu:
+                raise ValueError(f"node {n.node_id}: no power figure for {n.gpu_type}")
+            key = (n.site, n.gpu_type, n.gpus)
+            pool = pool_of.get(key)
+            if pool is None:
+                pool = Pool(n.site, n.gpu_type, n.gpus, buckets=[[] for _ in range(n.gpus + 1)])
+                pool_of[key] = pool
+                self.pools.append(pool)
+                self.pools_by_type.setdefault(n.gpu_type, []).append(pool)
+            pool.nodes.append(i)
+            pool.buckets[n.gpus].append(i)
+            self.node_pool.append(pool)
+            self.node_total.append(n.gpus)
+            self.node_free.append(n.gpus)
+            self.node_mask.append((1 << n.gpus) - 1)
+            self.total_gpus_by_type[n.gpu_type] = (
+                self.total_gpus_by_type.get(n.gpu_type, 0) + n.gpus
+            )
+        self.free_by_type = dict(self.total_gpus_by_type)
+        self.free_total = sum(self.node_total)
+        self.total_gpus = self.free_total
+
+    # -- power ---------------------------------------------------------------------------
+    def power_fits(self, site: str, gpu_type: str, gpus: int, freed_gpus: int = 0) -> bool:
+        """Whether ``gpus`` more GPUs (after freeing ``freed_gpus``) stay within the site cap."""
+        kw = self.kw_per_gpu[gpu_type]
+        return self.site_used_kw[site] + kw * (gpus - freed_gpus) <= (
+            self.site_cap_kw[site] + _POWER_EPS_KW
+        )
+
+    # -- lookup ---------------------------------------------------------------------------
+    def _valid(self, node: int, free: int, holder: str | None) -> bool:
+        if self.node_free[node] != free:
+            return False
+        owner = self.held.get(node)
+        return owner is None or owner == holder
+
+    def best_node(self, pool: Pool, gpus: int, holder: str | None = None) -> tuple[int, int] | None:
+        """Best-fit node of ``pool`` with at least ``gpus`` free: ``(node, free)`` or None."""
+        for free in range(gpus, pool.per_node + 1):
+            stack = pool.buckets[free]
+            while stack and self.node_free[stack[-1]] != free:
+                stack.pop()
+            for pos in range(len(stack) - 1, -1, -1):
+                node = stack[pos]
+                if self._valid(node, free, holder):
+                    return node, free
+        return None
+
+    def empty_nodes(self, pool: Pool, count: int, holder: str | None = None) -> list[int] | None:
+        """``count`` distinct fully free nodes of ``pool``, or None."""
+        stack = pool.buckets[pool.per_node]
+        while stack and self.node_free[stack[-1]] != pool.per_node:
+            stack.pop()
+        found: list[int] = []
+        seen: set[int] = set()
+        for pos in range(len(stack) - 1, -1, -1):
+            node = stack[pos]
+            if node not in seen and self._valid(node, pool.per_node, holder):
+                seen.add(node)
+                found.append(node)
+                if len(found) == count:
+                    return found
+        return None
+
+    # -- mutation -------------------------------------------------------------------------
+    def take(self, node: int, gpus: int, indices: Iterable[int] | None = None) -> tuple[int, ...]:
+        """Allocate ``gpus`` GPUs on ``node`` (lowest free indices unless given); return indices."""
+        mask = self.node_mask[node]
+        if indices is None:
+            chosen: list[int] = []
+            bit = 0
+            while len(chosen) < gpus:
+                if mask >> bit & 1:
+                    chosen.append(bit)
+                bit += 1
+                if bit > self.node_total[node]:
+                    raise ValueError(f"node {self.node_ids[node]} has fewer than {gpus} free GPUs")
+        else:
+            chosen = list(indices)
+            if len(chosen) != gpus or any(not (mask >> b & 1) for b in chosen):
+                raise ValueError(f"GPUs {chosen} of node {self.node_ids[node]} are not free")
+        for b in chosen:
+            mask &= ~(1 << b)
+        self._set_free(node, self.node_free[node] - gpus, mask)
+        pool = self.node_pool[node]
+        self.site_used_kw[pool.site] += self.kw_per_gpu[pool.gpu_type] * gpus
+        self.free_by_type[pool.gpu_type] -= gpus
+        self.free_total -= gpus
+        return tuple(chosen)
+
+    def give_back(self, node: int, indices: tuple[int, ...]) -> None:
+        """Free the given physical GPUs of ``node``."""
+        mask = self.node_mask[node]
+        for b in indices:
+            mask |= 1 << b
+        gpus = len(indices)
+        self._set_free(node, self.node_free[node] + gpus, mask)
+        pool = self.node_pool[node]
+        used = self.site_used_kw[pool.site] - self.kw_per_gpu[pool.gpu_type] * gpus
+        self.site_used_kw[pool.site] = max(0.0, used)
+        self.free_by_type[pool.gpu_type] += gpus
+        self.free_total += gpus
+
+    def _set_free(self, node: int, free: int, mask: int) -> None:
+        self.node_free[node] = free
+        self.node_mask[node] = mask
+        pool = self.node_pool[node]
+        stack = pool.buckets[free]
+        stack.append(node)
+        if len(stack) > 2 * len(pool.nodes) + 64:
+            # Compact: keep one valid entry per node (order kept, newest on top).
+            seen: set[int] = set()
+            fresh: list[int] = []
+            for n in reversed(stack):
+                if self.node_free[n] == free and n not in seen:
+                    seen.add(n)
+                    fresh.append(n)
+            fresh.reverse()
+            pool.buckets[free] = fresh
+
+    def release_holds(self, holder: str) -> None:
+        """Drop every hold of ``holder``."""
+        for node in [n for n, h in self.held.items() if h == holder]:
+            del self.held[node]

@@ -1,0 +1,149 @@
+"""Choosing spot victims so that a higher-priority job can run, freeing the fewest GPUs.
+
+Only running, non-draining spot jobs are candidates. A single-node job looks for the node where
+the cheapest set of spot jobs (by GPUs freed, then by how recently they started) makes room; a
+multi-node gang takes the whole nodes that are cheapest to empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from itertools import combinations
+
+from gigawatt.scheduling.capacity import Capacity, Pool
+
+#: Above this many jobs on one node, victims are chosen greedily instead of exhaustively.
+_EXACT_LIMIT = 10
+
+
+@dataclass(frozen=True, slots=True)
+class VictimPlan:
+    """Which spot jobs to stop, and on which nodes the preemptor will then run."""
+
+    victims: tuple[str, ...]
+    nodes: tuple[int, ...]
+    freed_gpus: int
+
+
+def _cheapest_subset(
+    jobs: list[tuple[str, int, int, float]], need: int
+) -> tuple[int, float, tuple[str, ...]] | None:
+    """Smallest total GPUs (then fewest jobs, then youngest) among ``jobs`` freeing ``need`` here.
+
+    ``jobs`` holds ``(job_id, gpus_on_this_node, total_gpus_of_job, started_at)``.
+    """
+    if len(jobs) > _EXACT_LIMIT:
+        return _greedy_subset(jobs, need)
+    best: tuple[int, int, float, tuple[str, ...]] | None = None
+    # Few jobs share one node (at most its GPU count), so exhaustive search is cheap and exact.
+    for size in range(1, len(jobs) + 1):
+        for combo in combinations(jobs, size):
+            if sum(j[1] for j in combo) < need:
+                continue
+            key = (
+                sum(j[2] for j in combo),
+                size,
+                -min(j[3] for j in combo),
+                tuple(j[0] for j in combo),
+            )
+            if best is None or key[:3] < best[:3]:
+                best = key
+    return None if best is None else (best[0], best[2], best[3])
+
+
+def _greedy_subset(
+    jobs: list[tuple[str, int, int, float]], need: int
+) -> tuple[int, float, tuple[str, ...]] | None:
+    """Approximation for nodes with many jobs: take the jobs cheapest per GPU freed here."""
+    chosen: list[tuple[str, int, int, float]] = []
+    freed = 0
+    for job in sorted(jobs, key=lambda j: (j[2] / j[1], -j[3])):
+        chosen.append(job)
+        freed += job[1]
+        if freed >= need:
+            return (
+                sum(j[2] for j in chosen),
+                -min(j[3] for j in chosen),
+                tuple(j[0] for j in chosen),
+            )
+    return None
+
+
+def plan_single_node(
+    cap: Capacity,
+    pools: list[Pool],
+    gpus: int,
+    spot_on_node: Callable[[int], list[tuple[str, int, int, float]]],
+) -> VictimPlan | None:
+    """Victims on one node so that ``gpus`` GPUs become free there (within the site's power)."""
+    best: VictimPlan | None = None
+    best_key: tuple[int, float] | None = None
+    for pool in pools:
+        if gpus > pool.per_node:
+            continue
+        for node in pool.spot_nodes:
+            if node in cap.held:
+                continue
+            need = gpus - cap.node_free[node]
+            if need <= 0:
+                continue
+            jobs = spot_on_node(node)
+            if sum(j[1] for j in jobs) < need:
+                continue
+            found = _cheapest_subset(jobs, need)
+            if found is None:
+                continue
+            cost, age, victims = found
+            if not cap.power_fits(pool.site, pool.gpu_type, gpus, freed_gpus=cost):
+                continue
+            if best_key is None or (cost, age) < best_key:
+                best_key = (cost, age)
+                best = VictimPlan(victims, (node,), cost)
+                if cost == need:
+                    return best  # cannot free fewer GPUs than needed
+    return best
+
+
+def plan_whole_nodes(
+    cap: Capacity,
+    pools: list[Pool],
+    gpus: int,
+    node_jobs: Mapping[int, Mapping[str, int]],
+    is_spot_victim: Callable[[str], bool],
+    job_gpus: Callable[[str], int],
+) -> VictimPlan | None:
+    """Whole nodes for a gang, emptied of spot jobs at the lowest total of GPUs freed."""
+    best: VictimPlan | None = None
+    for pool in pools:
+        if gpus % pool.per_node or gpus < pool.per_node:
+            continue
+        count = gpus // pool.per_node
+        if count > len(pool.nodes):
+            continue
+        # cost of emptying each candidate node: free nodes cost 0, spot-only nodes their jobs
+        candidates: list[tuple[int, int, frozenset[str]]] = []
+        free_nodes = cap.empty_nodes(pool, count) or []
+        candidates.extend((0, n, frozenset()) for n in free_nodes)
+        for node in pool.spot_nodes:
+            if node in cap.held:
+                continue
+            jobs = node_jobs.get(node, {})
+            if not jobs or not all(is_spot_victim(j) for j in jobs):
+                continue
+            victims = frozenset(jobs)
+            candidates.append((sum(job_gpus(j) for j in victims), node, victims))
+        if len(candidates) < count:
+            continue
+        candidates.sort(key=lambda c: (c[0], c[1]))
+        chosen = candidates[:count]
+        victims_all: set[str] = set().union(*(c[2] for c in chosen))
+        freed = sum(job_gpus(j) for j in victims_all)
+        if not victims_all:
+            continue  # enough empty nodes: no preemption needed (placement failed for power)
+        if not cap.power_fits(pool.site, pool.gpu_type, gpus, freed_gpus=freed):
+            continue
+        plan = VictimPlan(tuple(sorted(victims_all)), tuple(c[1] for c in chosen), freed)
+        if best is None or plan.freed_gpus < best.freed_gpus:
+            best = plan
+    return best

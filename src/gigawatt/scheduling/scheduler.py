@@ -1,0 +1,434 @@
+"""The scheduler: one pure policy that the live control plane and the twin both drive.
+
+It holds the queue and the allocation state, and a pass (:meth:`Scheduler.schedule`) decides
+what starts and what is preempted at time ``now``. It does no I/O and never reads a clock.
+
+Policy (``Ordering.PRIORITY``, the live one):
+
+- queue order: tier (internal > reserved > on_demand > spot), then ``priority`` (higher first),
+  then submission time;
+- gang placement: a job of g GPUs goes on one node when g <= GPUs per node, otherwise on
+  g / per-node whole nodes of one site, all or nothing; best fit;
+- site power caps: allocated GPUs x catalogue kW per GPU never exceed a site's IT budget;
+- EASY backfill per GPU type: the first job that cannot start gets a shadow time from the
+  ``max_runtime_s`` of running jobs; a later job may start only if it ends before then or fits
+  in the GPUs left over at the shadow time (GPU-count level, node fragmentation ignored);
+- preemption: internal jobs, and reserved jobs within their tenant's reservation, may preempt
+  spot; victims free the fewest GPUs. Victims keep their GPUs until :meth:`release` (the live
+  grace period); the preemptor waits with the victims' nodes held for it;
+- ``internal_floor_gpus``: reserved (beyond reservations) and on-demand sales stop short of the
+  GPUs internal work is guaranteed; ``external_cap_gpus`` caps everything sold outside.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from gigawatt.core.catalogue import Catalogue
+from gigawatt.core.errors import Unschedulable
+from gigawatt.core.fleet import FleetSpec, NodeSpec
+from gigawatt.core.tiers import Tier
+from gigawatt.scheduling.admission import Admission
+from gigawatt.scheduling.backfill import Shadow, shadow_for
+from gigawatt.scheduling.capacity import Capacity
+from gigawatt.scheduling.model import (
+    Decision,
+    JobRequest,
+    Ordering,
+    Placement,
+    Preemption,
+    SchedulingPolicy,
+    Start,
+)
+from gigawatt.scheduling.preemption import VictimPlan, plan_single_node, plan_whole_nodes
+
+_INF = float("inf")
+
+
+@dataclass(slots=True)
+class Running:
+    """A job holding GPUs."""
+
+    job: JobRequest
+    nodes: tuple[int, ...]
+    indices: tuple[tuple[int, ...], ...]
+    started_at: float
+    draining_for: str | None = None
+    #: counted against its tenant's reservation (reserved tier, within R at start)
+    within_reservation: bool = False
+
+    @property
+    def expected_end(self) -> float:
+        """When it will have ended at the latest (inf when unbounded)."""
+        limit = self.job.max_runtime_s
+        return _INF if limit is None else self.started_at + limit
+
+
+class Scheduler:
+    """Queue + allocation state + the scheduling pass. See the module docstring for the policy."""
+
+    def __init__(
+        self,
+        nodes: Sequence[NodeSpec],
+        site_power_kw: Mapping[str, float],
+        kw_per_gpu: Mapping[str, float],
+        policy: SchedulingPolicy | None = None,
+    ) -> None:
+        self.policy = policy or SchedulingPolicy()
+        self.cap = Capacity(nodes, site_power_kw, kw_per_gpu)
+        self.admission = Admission(self.policy, self.cap.total_gpus)
+        self._queued: dict[str, JobRequest] = {}
+        self._order: list[tuple[tuple[float, ...], str]] = []
+        self._seq = 0
+        self._running: dict[str, Running] = {}
+        self._running_by_type: dict[str, dict[str, Running]] = {}
+        #: node index -> {job_id: GPUs of that job on the node}
+        self._node_jobs: dict[int, dict[str, int]] = {}
+        #: preemptor id -> victims still draining
+        self._waiting: dict[str, set[str]] = {}
+
+    @classmethod
+    def for_fleet(
+        cls, fleet: FleetSpec, catalogue: Catalogue, policy: SchedulingPolicy | None = None
+    ) -> Scheduler:
+        """A scheduler over ``fleet`` with GPU power from ``catalogue``."""
+        fleet.validate_against(catalogue)
+        types = {g.gpu_type for s in fleet.sites for g in s.node_groups}
+        kw = {t: catalogue.get(t).it_kw_per_gpu for t in types}
+        sites = {s.name: s.it_power_mw * 1000.0 for s in fleet.sites}
+        return cls(fleet.nodes(), sites, kw, policy)
+
+    # -- submission ------------------------------------------------------------------------
+    def check(self, job: JobRequest) -> None:
+        """Raise :class:`Unschedulable` when ``job`` could never run on this fleet."""
+        if job.gpus < 1:
+            raise Unschedulable(f"a job needs at least 1 GPU, got {job.gpus}")
+        pools = self.cap.pools_by_type.get(job.gpu_type)
+        if not pools:
+            known = ", ".join(sorted(self.cap.pools_by_type)) or "none"
+            raise Unschedulable(f"no {job.gpu_type!r} GPUs in this fleet (fleet has: {known})")
+        kw = self.cap.kw_per_gpu[job.gpu_type] * job.gpus
+        sizes = sorted({p.per_node for p in pools})
+        for pool in pools:
+            if kw > self.cap.site_cap_kw[pool.site] + 1e-6:
+                continue
+            if job.gpus <= pool.per_node:
+                return self.admission.check(job)
+            if job.gpus % pool.per_node == 0 and job.gpus // pool.per_node <= len(pool.nodes):
+                return self.admission.check(job)
+        uneven = all(job.gpus > s and job.gpus % s for s in sizes)
+        if uneven:
+            raise Unschedulable(
+                f"{job.gpus} GPUs of {job.gpu_type}: a job larger than one node must use whole "
+                f"nodes, a multiple of {' or '.join(map(str, sizes))} GPUs"
+            )
+        largest = max((p.per_node * len(p.nodes), p.site) for p in pools)
+        raise Unschedulable(
+            f"{job.gpus} GPUs of {job.gpu_type} exceed the largest placement this fleet allows "
+            f"({largest[0]} GPUs at site {largest[1]}, within its power budget)"
+        )
+
+    def submit(self, job: JobRequest) -> None:
+        """Queue ``job`` (validated with :meth:`check`)."""
+        if job.job_id in self._queued or job.job_id in self._running:
+            raise ValueError(f"job {job.job_id} is already known to the scheduler")
+        self.check(job)
+        self._queued[job.job_id] = job
+        self._seq += 1
+        bisect.insort(self._order, (self._key(job), job.job_id))
+
+    def _key(self, job: JobRequest) -> tuple[float, ...]:
+        ordering = self.policy.ordering
+        if ordering is Ordering.FIFO:
+            return (job.submitted_at, self._seq)
+        if ordering is Ordering.SJF:
+            runtime = _INF if job.max_runtime_s is None else job.max_runtime_s
+            return (runtime, job.submitted_at, self._seq)
+        return (job.tier.rank, -job.priority, job.submitted_at, self._seq)
+
+    def cancel(self, job_id: str) -> bool:
+        """Remove a queued job; False when it is not queued."""
+        if self._queued.pop(job_id, None) is None:
+            return False
+        self._waiting.pop(job_id, None)
+        self.cap.release_holds(job_id)
+        return True
+
+    # -- allocation state ------------------------------------------------------------------
+    def restore_running(
+        self,
+        job: JobRequest,
+        placement: Placement,
+        started_at: float,
+        gpu_indices: Sequence[Sequence[int]] | None = None,
+        preempting_for: str | None = None,
+    ) -> None:
+        """Record a job that already holds GPUs (rebuilding state from the store)."""
+        nodes = tuple(self.cap.index_of[node_id] for node_id, _ in placement)
+        indices = tuple(
+            self.cap.take(n, g, None if gpu_indices is None else gpu_indices[k])
+            for k, (n, (_, g)) in enumerate(zip(nodes, placement, strict=True))
+        )
+        within = job.tier is Tier.RESERVED and self.admission.within_reservation(job)
+        run = Running(job, nodes, indices, started_at, preempting_for, within)
+        self._attach(run)
+        if preempting_for is not None:
+            self._waiting.setdefault(preempting_for, set()).add(job.job_id)
+            for n in nodes:
+                self.cap.held[n] = preempting_for
+
+    def release(self, job_id: str) -> None:
+        """The job's allocation ended (finished, failed, cancelled, or preempted and stopped)."""
+        run = self._running.pop(job_id, None)
+        if run is None:
+            return
+        del self._running_by_type[run.job.gpu_type][job_id]
+        for node, idx in zip(run.nodes, run.indices, strict=True):
+            jobs = self._node_jobs[node]
+            del jobs[job_id]
+            if not jobs:
+                del self._node_jobs[node]
+            self._refresh_spot(node)
+            self.cap.give_back(node, idx)
+        self.admission.remove(run.job, run.within_reservation)
+        if run.draining_for is not None:
+            waiting = self._waiting.get(run.draining_for)
+            if waiting is not None:
+                waiting.discard(job_id)
+
+    def _attach(self, run: Running) -> None:
+        job = run.job
+        self._running[job.job_id] = run
+        self._running_by_type.setdefault(job.gpu_type, {})[job.job_id] = run
+        for node, idx in zip(run.nodes, run.indices, strict=True):
+            self._node_jobs.setdefault(node, {})[job.job_id] = len(idx)
+            self._refresh_spot(node)
+        self.admission.add(job, run.within_reservation)
+
+    def _refresh_spot(self, node: int) -> None:
+        pool = self.cap.node_pool[node]
+        jobs = self._node_jobs.get(node)
+        if jobs and any(self._is_victim(j) for j in jobs):
+            pool.spot_nodes.add(node)
+        else:
+            pool.spot_nodes.discard(node)
+
+    def _is_victim(self, job_id: str) -> bool:
+        run = self._running.get(job_id)
+        return run is not None and run.job.tier is Tier.SPOT and run.draining_for is None
+
+    # -- the pass --------------------------------------------------------------------------
+    def schedule(self, now: float) -> Decision:
+        """Decide what starts and what is preempted at ``now``; starts are committed."""
+        decision = Decision()
+        shadows: dict[str, Shadow] = {}
+        # Within a pass capacity only shrinks, so a size that failed fails again for larger jobs.
+        failed_fit: dict[str, int] = {}
+        failed_preempt: dict[str, int] = {}
+        ordering = self.policy.ordering
+        started: list[str] = []
+        for _, job_id in self._order:
+            job = self._queued.get(job_id)
+            if job is None:
+                continue
+            if self.cap.free_total == 0 and not self._may_preempt(job):
+                if ordering is not Ordering.PRIORITY or job.tier.rank >= Tier.ON_DEMAND.rank:
+                    break  # nothing free and nothing later may preempt
+                continue
+            if job_id in self._waiting:
+                if self._waiting[job_id]:
+                    continue  # victims still draining; their nodes are held
+                del self._waiting[job_id]
+                placement = self._place(job, holder=job_id)
+                self.cap.release_holds(job_id)
+                if placement is not None:
+                    self._start(job, placement, now, decision, started)
+                    continue
+            shadow = shadows.get(job.gpu_type)
+            if not self.admission.admits(job):
+                if shadow is None and ordering is Ordering.FIFO:
+                    shadows[job.gpu_type] = self._shadow(job, now)
+                continue
+            if shadow is not None and not shadow.allows(job, now):
+                continue
+            placement = None
+            if job.gpus < failed_fit.get(job.gpu_type, 1 << 62):
+                placement = self._place(job)
+                if placement is None:
+                    failed_fit[job.gpu_type] = job.gpus
+            if placement is not None:
+                if shadow is not None:
+                    shadow.take(job, now)
+                self._start(job, placement, now, decision, started)
+                continue
+            if self._may_preempt(job) and job.gpus < failed_preempt.get(job.gpu_type, 1 << 62):
+                if self._preempt_for(job, decision):
+                    continue
+                failed_preempt[job.gpu_type] = job.gpus
+            if shadow is None:
+                shadows[job.gpu_type] = self._shadow(job, now)
+        if started or len(self._order) > 2 * len(self._queued) + 64:
+            self._order = [e for e in self._order if e[1] in self._queued]
+        return decision
+
+    def _shadow(self, job: JobRequest, now: float) -> Shadow:
+        if self.policy.ordering is Ordering.FIFO or not self.policy.backfill:
+            return Shadow(time=-_INF, extra=0)  # head-of-line blocking for this GPU type
+        if self.policy.ordering is Ordering.SJF:
+            return Shadow(time=_INF, extra=1 << 62)  # greedy: later jobs may take what is free
+        running = self._running_by_type.get(job.gpu_type, {}).values()
+        ends = [r.expected_end for r in running]
+        sizes = [r.job.gpus for r in running]
+        return shadow_for(job, now, self.cap.free_by_type[job.gpu_type], ends, sizes)
+
+    def _may_preempt(self, job: JobRequest) -> bool:
+        if self.policy.ordering is not Ordering.PRIORITY:
+            return False
+        if job.tier is Tier.INTERNAL:
+            return True
+        return job.tier is Tier.RESERVED and self.admission.within_reservation(job)
+
+    def _place(self, job: JobRequest, holder: str | None = None) -> list[tuple[int, int]] | None:
+        """Best-fit placement as ``[(node, gpus)]``, or None. Does not allocate."""
+        cap = self.cap
+        if cap.free_by_type.get(job.gpu_type, 0) < job.gpus:
+            return None
+        best: tuple[int, int] | None = None
+        for pool in cap.pools_by_type.get(job.gpu_type, ()):
+            if not cap.power_fits(pool.site, pool.gpu_type, job.gpus):
+                continue
+            if job.gpus <= pool.per_node:
+                found = cap.best_node(pool, job.gpus, holder)
+                if found is not None and (best is None or found[1] < best[1]):
+                    best = found
+                    if found[1] == job.gpus:
+                        break
+            elif job.gpus % pool.per_node == 0 and best is None:
+                nodes = cap.empty_nodes(pool, job.gpus // pool.per_node, holder)
+                if nodes is not None:
+                    return [(n, pool.per_node) for n in nodes]
+        return None if best is None else [(best[0], job.gpus)]
+
+    def _start(
+        self,
+        job: JobRequest,
+        nodes: list[tuple[int, int]],
+        now: float,
+        decision: Decision,
+        started: list[str],
+    ) -> None:
+        indices = tuple(self.cap.take(n, g) for n, g in nodes)
+        within = job.tier is Tier.RESERVED and self.admission.within_reservation(job)
+        self._attach(Running(job, tuple(n for n, _ in nodes), indices, now, None, within))
+        del self._queued[job.job_id]
+        started.append(job.job_id)
+        placement = tuple((self.cap.node_ids[n], g) for n, g in nodes)
+        decision.starts.append(Start(job, placement))
+
+    def _preempt_for(self, job: JobRequest, decision: Decision) -> bool:
+        pools = self.cap.pools_by_type.get(job.gpu_type, [])
+        plan: VictimPlan | None
+        if any(job.gpus <= p.per_node for p in pools):
+            plan = plan_single_node(self.cap, pools, job.gpus, self._spot_on_node)
+        else:
+            plan = plan_whole_nodes(
+                self.cap,
+                pools,
+                job.gpus,
+                self._node_jobs,
+                self._is_victim,
+                lambda j: self._running[j].job.gpus,
+            )
+        if plan is None:
+            return False
+        self._waiting[job.job_id] = set(plan.victims)
+        for victim in plan.victims:
+            run = self._running[victim]
+            run.draining_for = job.job_id
+            for n in run.nodes:
+                self._refresh_spot(n)
+            decision.preemptions.append(Preemption(victim, job.job_id))
+        for n in plan.nodes:
+            self.cap.held[n] = job.job_id
+        return True
+
+    def _spot_on_node(self, node: int) -> list[tuple[str, int, int, float]]:
+        out = []
+        for job_id, gpus in self._node_jobs.get(node, {}).items():
+            if self._is_victim(job_id):
+                run = self._running[job_id]
+                out.append((job_id, gpus, run.job.gpus, run.started_at))
+        return out
+
+    # -- introspection ---------------------------------------------------------------------
+    def gpu_indices(self, job_id: str) -> tuple[tuple[int, ...], ...]:
+        """Physical GPU indices per node of a running job's placement."""
+        return self._running[job_id].indices
+
+    def placement(self, job_id: str) -> Placement:
+        """Where a running job runs."""
+        run = self._running[job_id]
+        return tuple(
+            (self.cap.node_ids[n], len(i)) for n, i in zip(run.nodes, run.indices, strict=True)
+        )
+
+    def is_queued(self, job_id: str) -> bool:
+        """Whether ``job_id`` waits in the queue."""
+        return job_id in self._queued
+
+    def is_running(self, job_id: str) -> bool:
+        """Whether ``job_id`` holds GPUs."""
+        return job_id in self._running
+
+    def queued_jobs(self) -> list[JobRequest]:
+        """Queued jobs in scheduling order."""
+        return [self._queued[j] for _, j in self._order if j in self._queued]
+
+    def running_jobs(self) -> list[JobRequest]:
+        """Jobs holding GPUs."""
+        return [r.job for r in self._running.values()]
+
+    def draining_for(self, job_id: str) -> str | None:
+        """The preemptor a running victim is draining for, if any."""
+        run = self._running.get(job_id)
+        return None if run is None else run.draining_for
+
+    @property
+    def total_gpus(self) -> int:
+        """GPUs in the fleet."""
+        return self.cap.total_gpus
+
+    def allocated_gpus(self) -> int:
+        """GPUs allocated now."""
+        return self.cap.total_gpus - self.cap.free_total
+
+    def free_gpus(self, gpu_type: str | None = None) -> int:
+        """Free GPUs (of one type, or all), before power caps."""
+        if gpu_type is None:
+            return self.cap.free_total
+        return self.cap.free_by_type.get(gpu_type, 0)
+
+    def allocated_by(self) -> dict[tuple[Tier, str], int]:
+        """Allocated GPUs by (tier, GPU type)."""
+        out: dict[tuple[Tier, str], int] = {}
+        for run in self._running.values():
+            key = (run.job.tier, run.job.gpu_type)
+            out[key] = out.get(key, 0) + run.job.gpus
+        return out
+
+    def queue_length_by_tier(self) -> dict[Tier, int]:
+        """Queued jobs per tier."""
+        out = dict.fromkeys(Tier, 0)
+        for job in self._queued.values():
+            out[job.tier] += 1
+        return out
+
+    def site_power_kw(self) -> dict[str, float]:
+        """IT power of allocated GPUs per site (catalogue kW per GPU)."""
+        return dict(self.cap.site_used_kw)
+
+    def site_power_cap_kw(self) -> dict[str, float]:
+        """IT power budget per site."""
+        return dict(self.cap.site_cap_kw)
