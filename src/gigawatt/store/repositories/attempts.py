@@ -1,0 +1,125 @@
+"""Attempts (one run of a job on an allocation) and the GPU allocation rows they hold."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from gigawatt.store.models import AttemptModel, GpuAllocationModel, JobModel
+
+#: Attempt states that hold GPUs.
+ACTIVE = ("starting", "running")
+
+
+def create_attempt(
+    session: Session,
+    job: JobModel,
+    placement: Sequence[tuple[str, int]],
+    gpu_indices: Sequence[Sequence[int]],
+    sites: dict[str, str],
+    now: float,
+) -> AttemptModel:
+    """A ``starting`` attempt plus one allocation row per GPU (the PK forbids sharing a GPU)."""
+    number = job.attempts + 1
+    row = AttemptModel(
+        job_id=job.id,
+        attempt=number,
+        status="starting",
+        placement=[[node, gpus] for node, gpus in placement],
+        gpu_indices=[list(ix) for ix in gpu_indices],
+        handle=None,
+        started_at=now,
+        last_heartbeat_at=now,
+        metered_until=now,
+        killed=False,
+        reason="",
+    )
+    session.add(row)
+    session.flush()
+    for (node, _), indices in zip(placement, gpu_indices, strict=True):
+        for index in indices:
+            session.add(
+                GpuAllocationModel(
+                    node_id=node,
+                    gpu_index=int(index),
+                    attempt_id=row.id,
+                    job_id=job.id,
+                    site=sites[node],
+                    gpu_type=job.gpu_type,
+                    tier=job.tier,
+                )
+            )
+    session.flush()
+    return row
+
+
+def active_attempts(session: Session) -> Sequence[tuple[AttemptModel, JobModel]]:
+    """Attempts holding GPUs, with their jobs, oldest first."""
+    query = (
+        select(AttemptModel, JobModel)
+        .join(JobModel, JobModel.id == AttemptModel.job_id)
+        .where(AttemptModel.status.in_(ACTIVE))
+        .order_by(AttemptModel.id)
+    )
+    return [(a, j) for a, j in session.execute(query).tuples()]
+
+
+def attempts_of(session: Session, job_id: str) -> Sequence[AttemptModel]:
+    """Every attempt of a job, first first."""
+    query = select(AttemptModel).where(AttemptModel.job_id == job_id).order_by(AttemptModel.attempt)
+    return session.scalars(query).all()
+
+
+def get_attempt(session: Session, attempt_id: int) -> AttemptModel | None:
+    """The attempt row by primary key."""
+    return session.get(AttemptModel, attempt_id)
+
+
+def update_attempt(session: Session, attempt_id: int, **values: Any) -> None:
+    """Set columns of one attempt."""
+    session.execute(
+        update(AttemptModel)
+        .where(AttemptModel.id == attempt_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def heartbeat(session: Session, attempt_ids: Sequence[int], now: float) -> None:
+    """Record that these attempts were seen alive at ``now``."""
+    if attempt_ids:
+        session.execute(
+            update(AttemptModel)
+            .where(AttemptModel.id.in_(list(attempt_ids)), AttemptModel.status.in_(ACTIVE))
+            .values(last_heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def release(session: Session, attempt_id: int) -> int:
+    """Delete the attempt's allocation rows; returns how many GPUs were freed."""
+    result = session.execute(
+        delete(GpuAllocationModel)
+        .where(GpuAllocationModel.attempt_id == attempt_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def allocations(session: Session) -> Sequence[GpuAllocationModel]:
+    """Every allocated GPU."""
+    return session.scalars(select(GpuAllocationModel)).all()
+
+
+def allocation_counts(session: Session) -> Sequence[tuple[str, str, str, int]]:
+    """``(site, gpu_type, tier, allocated GPUs)`` groups."""
+    query = select(
+        GpuAllocationModel.site,
+        GpuAllocationModel.gpu_type,
+        GpuAllocationModel.tier,
+        func.count(),
+    ).group_by(GpuAllocationModel.site, GpuAllocationModel.gpu_type, GpuAllocationModel.tier)
+    return [(s, g, t, int(n)) for s, g, t, n in session.execute(query)]

@@ -1,0 +1,117 @@
+"""Jobs and their lifecycle. Terminal states are final: :func:`transition` refuses to leave them.
+
+Every status change is a conditional ``UPDATE … WHERE status IN (allowed sources)``, so two
+processes racing (a cancel against the scheduler starting the job) cannot both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from gigawatt.core.errors import Conflict, NotFound
+from gigawatt.core.tiers import JobStatus
+from gigawatt.store.models import JobModel
+
+Q, S, R, P = JobStatus.QUEUED, JobStatus.STARTING, JobStatus.RUNNING, JobStatus.PREEMPTED
+OK, FAIL, CANCEL = JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED
+
+#: Allowed moves. ``preempted`` is the drain (SIGTERM sent, grace running) before ``queued``.
+ALLOWED: Mapping[JobStatus, frozenset[JobStatus]] = {
+    Q: frozenset({S, CANCEL}),
+    S: frozenset({R, Q, P, FAIL, CANCEL}),
+    R: frozenset({P, Q, OK, FAIL, CANCEL}),
+    P: frozenset({Q, FAIL, CANCEL}),
+    OK: frozenset(),
+    FAIL: frozenset(),
+    CANCEL: frozenset(),
+}
+
+
+def insert_job(session: Session, row: JobModel) -> JobModel:
+    """Insert a new (queued) job."""
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_job(session: Session, job_id: str, tenant_id: str | None = None) -> JobModel:
+    """The job; :class:`NotFound` if absent or (``tenant_id`` given) another tenant's."""
+    row = session.get(JobModel, job_id)
+    if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
+        raise NotFound(f"no job {job_id!r}")
+    return row
+
+
+def list_jobs(
+    session: Session,
+    tenant_id: str | None = None,
+    status: JobStatus | None = None,
+    limit: int = 100,
+) -> Sequence[JobModel]:
+    """Jobs newest first, optionally of one tenant and one status."""
+    query = select(JobModel).order_by(JobModel.submitted_at.desc(), JobModel.id).limit(limit)
+    if tenant_id is not None:
+        query = query.where(JobModel.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(JobModel.status == status.value)
+    return session.scalars(query).all()
+
+
+def queued_jobs(session: Session) -> Sequence[JobModel]:
+    """Every queued job, in submission order."""
+    query = select(JobModel).where(JobModel.status == Q.value).order_by(JobModel.submitted_at)
+    return session.scalars(query).all()
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    """``{status: number of jobs}``."""
+    rows = session.execute(select(JobModel.status, func.count()).group_by(JobModel.status))
+    return {status: int(n) for status, n in rows}
+
+
+def queued_by_tier(session: Session) -> dict[str, int]:
+    """``{tier: queued jobs}``."""
+    query = select(JobModel.tier, func.count()).where(JobModel.status == Q.value)
+    query = query.group_by(JobModel.tier)
+    return {tier: int(n) for tier, n in session.execute(query)}
+
+
+def transition(session: Session, job_id: str, to: JobStatus, now: float, **fields: Any) -> None:
+    """Move ``job_id`` to ``to`` (and set ``fields``) if the lifecycle allows it.
+
+    :class:`Conflict` when the job is in a terminal state or the move is not allowed,
+    :class:`NotFound` when there is no such job.
+    """
+    sources = [s.value for s, targets in ALLOWED.items() if to in targets]
+    values = {"status": to.value, "updated_at": now, **fields}
+    result = session.execute(
+        update(JobModel)
+        .where(JobModel.id == job_id, JobModel.status.in_(sources))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        session.expire_all()
+        return
+    current = session.scalar(select(JobModel.status).where(JobModel.id == job_id))
+    if current is None:
+        raise NotFound(f"no job {job_id!r}")
+    state = JobStatus(current)
+    if state.is_terminal():
+        raise Conflict(f"job {job_id} is {state.value}; terminal states are final")
+    raise Conflict(f"job {job_id} cannot go from {state.value} to {to.value}")
+
+
+def request_cancel(session: Session, job_id: str, now: float) -> None:
+    """Flag a non-terminal job for cancellation (the control loop stops it)."""
+    session.execute(
+        update(JobModel)
+        .where(JobModel.id == job_id)
+        .values(cancel_requested=True, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()

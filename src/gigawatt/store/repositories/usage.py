@@ -1,0 +1,187 @@
+"""Usage records, credits and ledger transactions: insert-once by idempotency key.
+
+Inserts check for the key first and the database's UNIQUE constraint backs the check, so a
+retried tick, a restarted server or a racing process never writes the same piece twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gigawatt.billing.credits import Credit
+from gigawatt.billing.ledger import Transaction
+from gigawatt.billing.periods import period_of
+from gigawatt.core.tiers import Tier
+from gigawatt.metering.records import UsageRecord
+from gigawatt.store.models import (
+    CreditModel,
+    LedgerEntryModel,
+    LedgerTransactionModel,
+    UsageRecordModel,
+)
+
+
+def add_usage(session: Session, records: Iterable[UsageRecord], now: float) -> list[UsageRecord]:
+    """Insert records whose key is new; returns those inserted."""
+    inserted: list[UsageRecord] = []
+    for rec in records:
+        key = rec.idempotency_key
+        exists = session.scalar(
+            select(UsageRecordModel.id).where(UsageRecordModel.idempotency_key == key)
+        )
+        if exists is not None:
+            continue
+        session.add(
+            UsageRecordModel(
+                idempotency_key=rec.idempotency_key,
+                job_id=rec.job_id,
+                attempt=rec.attempt,
+                tenant_id=rec.tenant,
+                gpu_type=rec.gpu_type,
+                tier=rec.tier.value,
+                gpus=rec.gpus,
+                start_ts=rec.start,
+                end_ts=rec.end,
+                gpu_seconds=rec.gpu_seconds,
+                energy_kwh=rec.energy_kwh,
+                amount_usd=rec.amount_usd,
+                period=rec.period,
+                created_at=now,
+            )
+        )
+        inserted.append(rec)
+    session.flush()
+    return inserted
+
+
+def to_record(row: UsageRecordModel) -> UsageRecord:
+    """The domain value of a stored record."""
+    return UsageRecord(
+        idempotency_key=row.idempotency_key,
+        job_id=row.job_id,
+        attempt=row.attempt,
+        tenant=row.tenant_id,
+        gpu_type=row.gpu_type,
+        tier=Tier(row.tier),
+        gpus=row.gpus,
+        start=row.start_ts,
+        end=row.end_ts,
+        gpu_seconds=row.gpu_seconds,
+        energy_kwh=row.energy_kwh,
+        amount_usd=row.amount_usd,
+        period=row.period,
+    )
+
+
+def list_usage(
+    session: Session,
+    tenant_id: str | None = None,
+    job_id: str | None = None,
+    period: str | None = None,
+    limit: int = 1000,
+) -> Sequence[UsageRecordModel]:
+    """Usage records, oldest first, filtered by tenant, job and period."""
+    query = select(UsageRecordModel).order_by(UsageRecordModel.start_ts, UsageRecordModel.id)
+    if tenant_id is not None:
+        query = query.where(UsageRecordModel.tenant_id == tenant_id)
+    if job_id is not None:
+        query = query.where(UsageRecordModel.job_id == job_id)
+    if period is not None:
+        query = query.where(UsageRecordModel.period == period)
+    return session.scalars(query.limit(limit)).all()
+
+
+def attempt_usage(session: Session, job_id: str, attempt: int) -> list[UsageRecord]:
+    """Every record of one attempt (all periods)."""
+    query = select(UsageRecordModel).where(
+        UsageRecordModel.job_id == job_id, UsageRecordModel.attempt == attempt
+    )
+    return [to_record(r) for r in session.scalars(query.order_by(UsageRecordModel.start_ts))]
+
+
+def add_credit(session: Session, credit: Credit, job_id: str | None) -> bool:
+    """Insert a credit once (by key); True when inserted."""
+    exists = session.scalar(
+        select(CreditModel.id).where(CreditModel.idempotency_key == credit.idempotency_key)
+    )
+    if exists is not None:
+        return False
+    session.add(
+        CreditModel(
+            idempotency_key=credit.idempotency_key,
+            tenant_id=credit.tenant,
+            job_id=job_id,
+            tier=credit.tier.value,
+            period=credit.period,
+            amount_usd=credit.amount_usd,
+            reason=credit.reason,
+            at=credit.at,
+        )
+    )
+    session.flush()
+    return True
+
+
+def to_credit(row: CreditModel) -> Credit:
+    """The domain value of a stored credit."""
+    return Credit(
+        idempotency_key=row.idempotency_key,
+        tenant=row.tenant_id,
+        tier=Tier(row.tier),
+        amount_usd=row.amount_usd,
+        reason=row.reason,
+        at=row.at,
+        period=row.period,
+    )
+
+
+def post(session: Session, tx: Transaction) -> bool:
+    """Write a balanced ledger transaction once (by ``txid``); True when written."""
+    exists = session.scalar(
+        select(LedgerTransactionModel.id).where(LedgerTransactionModel.idempotency_key == tx.txid)
+    )
+    if exists is not None:
+        return False
+    row = LedgerTransactionModel(
+        idempotency_key=tx.txid, description=tx.memo, at=tx.at, period=period_of(tx.at)
+    )
+    session.add(row)
+    session.flush()
+    for entry in tx.entries:
+        session.add(
+            LedgerEntryModel(
+                transaction_id=row.id,
+                account=entry.account,
+                debit_usd=entry.debit,
+                credit_usd=entry.credit,
+            )
+        )
+    session.flush()
+    return True
+
+
+def balances(session: Session) -> dict[str, Decimal]:
+    """Trial balance from the database: ``{account: debits - credits}`` (sums to zero)."""
+    query = select(
+        LedgerEntryModel.account,
+        func.sum(LedgerEntryModel.debit_usd),
+        func.sum(LedgerEntryModel.credit_usd),
+    ).group_by(LedgerEntryModel.account)
+    out: dict[str, Decimal] = {}
+    for account, debit, credit in session.execute(query):
+        # SUM keeps the column type, so the values come back as Decimal dollars.
+        out[account] = Decimal(debit or 0) - Decimal(credit or 0)
+    return dict(sorted(out.items()))
+
+
+def revenue_by_tier(session: Session) -> dict[str, Decimal]:
+    """Revenue booked so far per tier (credits to ``revenue:<tier>`` accounts)."""
+    return {
+        account.split(":", 1)[1]: -balance
+        for account, balance in balances(session).items()
+        if account.startswith("revenue:")
+    }
