@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from gigawatt.billing.checks import exact_seconds, require_text
@@ -139,6 +139,18 @@ def build_invoice(
     """
     require_text(tenant, "tenant")
     parse_period(period)
+    with localcontext() as context:
+        context.prec = 60  # sums of exact amounts never round, whatever their order
+        return _build(tenant, period, usage_records, token_usages, credits)
+
+
+def _build(
+    tenant: str,
+    period: str,
+    usage_records: Iterable[UsageRecord],
+    token_usages: Iterable[TokenUsage],
+    credits: Iterable[Credit],
+) -> Invoice:
     gpu = _gpu_lines(_unique(usage_records, tenant, period, "usage_records"))
     inference = _token_lines(_unique(token_usages, tenant, period, "token_usages"))
     credit = _credit_lines(_unique(credits, tenant, period, "credits"))

@@ -10,10 +10,9 @@ from the last checkpoint: pieces never overlap, so nothing is counted twice (doc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from gigawatt.billing.checks import (
-    exact_seconds,
     parse_tier,
     require_int,
     require_non_negative_float,
@@ -29,6 +28,8 @@ from gigawatt.metering.keys import usage_key
 from gigawatt.metering.records import UsageRecord
 
 _HOUR = Decimal(3600)
+#: Enough digits that time and amount arithmetic on epoch seconds never rounds.
+_PRECISION = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,19 +78,40 @@ def meter_interval(
     price = price_book.price(name, the_tier)
 
     pieces = split_at_period_boundaries(first, last)
-    total = exact_seconds(last) - exact_seconds(first)
-    energy_left = measured
+    with localcontext() as context:
+        context.prec = _PRECISION
+        return _records(job_id, attempt, tenant, name, the_tier, gpus, pieces, price, kw, measured)
+
+
+def _records(
+    job_id: str,
+    attempt: int,
+    tenant: str,
+    name: str,
+    the_tier: Tier,
+    gpus: int,
+    pieces: list[tuple[float, float]],
+    price: Decimal,
+    kw: float,
+    measured: float | None,
+) -> list[UsageRecord]:
+    """One record per piece (arguments already checked); measured energy is apportioned by time."""
+    if not pieces:
+        return []
+    # Times enter as their exact binary values: durations telescope exactly across pieces.
+    total = Decimal(pieces[-1][1]) - Decimal(pieces[0][0])
+    energy_left = measured or 0.0
     records: list[UsageRecord] = []
     for index, (piece_start, piece_end) in enumerate(pieces):
-        duration = exact_seconds(piece_end) - exact_seconds(piece_start)
+        duration = Decimal(piece_end) - Decimal(piece_start)
         gpu_seconds = gpus * duration
         if measured is None:
             energy = kw * float(gpu_seconds) / 3600.0
         elif index == len(pieces) - 1:
-            energy = max(0.0, energy_left or 0.0)
+            energy = max(0.0, energy_left)  # the remainder: pieces sum to the measurement
         else:
             energy = measured * float(duration / total)
-            energy_left = (energy_left or 0.0) - energy
+            energy_left -= energy
         records.append(
             UsageRecord(
                 idempotency_key=usage_key(job_id, attempt, piece_start),
