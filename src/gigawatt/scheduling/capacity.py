@@ -9,7 +9,7 @@ policy lives in :mod:`gigawatt.scheduling.scheduler`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gigawatt.core.fleet import NodeSpec
@@ -28,8 +28,13 @@ class Pool:
     nodes: list[int] = field(default_factory=list)
     #: buckets[f]: stack of node indices that had f free GPUs when pushed (lazy).
     buckets: list[list[int]] = field(default_factory=list)
-    #: nodes hosting at least one preemptible (spot, not draining) job.
-    spot_nodes: set[int] = field(default_factory=set)
+    #: reclaim[k]: stack of nodes whose free + preemptible GPUs were k when pushed (lazy).
+    reclaim: list[list[int]] = field(default_factory=list)
+
+    @property
+    def limit(self) -> int:
+        """Stack length beyond which stale entries are compacted away (amortised O(1))."""
+        return 2 * len(self.nodes) + 64
 
 
 class Capacity:
@@ -56,6 +61,7 @@ class Capacity:
         self.node_total: list[int] = []
         self.node_free: list[int] = []
         self.node_mask: list[int] = []  # bit i set = physical GPU i free
+        self.node_spot: list[int] = []  # GPUs held by preemptible jobs
         #: node index -> id of the preemptor the node is held for
         self.held: dict[int, str] = {}
         pool_of: dict[tuple[str, str, int], Pool] = {}
@@ -67,7 +73,13 @@ class Capacity:
             key = (n.site, n.gpu_type, n.gpus)
             pool = pool_of.get(key)
             if pool is None:
-                pool = Pool(n.site, n.gpu_type, n.gpus, buckets=[[] for _ in range(n.gpus + 1)])
+                pool = Pool(
+                    n.site,
+                    n.gpu_type,
+                    n.gpus,
+                    buckets=[[] for _ in range(n.gpus + 1)],
+                    reclaim=[[] for _ in range(n.gpus + 1)],
+                )
                 pool_of[key] = pool
                 self.pools.append(pool)
                 self.pools_by_type.setdefault(n.gpu_type, []).append(pool)
@@ -77,6 +89,7 @@ class Capacity:
             self.node_total.append(n.gpus)
             self.node_free.append(n.gpus)
             self.node_mask.append((1 << n.gpus) - 1)
+            self.node_spot.append(0)
             self.total_gpus_by_type[n.gpu_type] = (
                 self.total_gpus_by_type.get(n.gpu_type, 0) + n.gpus
             )
@@ -132,14 +145,14 @@ class Capacity:
         """Allocate ``gpus`` GPUs on ``node`` (lowest free indices unless given); return indices."""
         mask = self.node_mask[node]
         if indices is None:
+            if self.node_free[node] < gpus:
+                raise ValueError(f"node {self.node_ids[node]} has fewer than {gpus} free GPUs")
             chosen: list[int] = []
-            bit = 0
-            while len(chosen) < gpus:
-                if mask >> bit & 1:
-                    chosen.append(bit)
-                bit += 1
-                if bit > self.node_total[node]:
-                    raise ValueError(f"node {self.node_ids[node]} has fewer than {gpus} free GPUs")
+            rest = mask
+            for _ in range(gpus):
+                low = rest & -rest  # lowest free GPU index first
+                chosen.append(low.bit_length() - 1)
+                rest ^= low
         else:
             chosen = list(indices)
             if len(chosen) != gpus or any(not (mask >> b & 1) for b in chosen):
@@ -166,22 +179,51 @@ class Capacity:
         self.free_by_type[pool.gpu_type] += gpus
         self.free_total += gpus
 
+    def reclaimable(self, node: int) -> int:
+        """GPUs of ``node`` that are free or held by preemptible jobs."""
+        return self.node_free[node] + self.node_spot[node]
+
+    def set_spot(self, node: int, gpus: int) -> None:
+        """Record how many GPUs of ``node`` preemptible jobs hold."""
+        if self.node_spot[node] != gpus:
+            self.node_spot[node] = gpus
+            pool = self.node_pool[node]
+            self._push(pool.reclaim, node, self.reclaimable(node), self.reclaimable, pool.limit)
+
+    def reclaim_candidates(self, pool: Pool, least: int) -> Iterator[int]:
+        """Nodes of ``pool`` with at least ``least`` reclaimable GPUs, fewest first (not held)."""
+        for k in range(least, pool.per_node + 1):
+            stack = pool.reclaim[k]
+            while stack and self.reclaimable(stack[-1]) != k:
+                stack.pop()
+            for pos in range(len(stack) - 1, -1, -1):
+                node = stack[pos]
+                if self.reclaimable(node) == k and node not in self.held:
+                    yield node
+
     def _set_free(self, node: int, free: int, mask: int) -> None:
         self.node_free[node] = free
         self.node_mask[node] = mask
         pool = self.node_pool[node]
-        stack = pool.buckets[free]
+        self._push(pool.buckets, node, free, self.node_free.__getitem__, pool.limit)
+        self._push(pool.reclaim, node, self.reclaimable(node), self.reclaimable, pool.limit)
+
+    @staticmethod
+    def _push(
+        buckets: list[list[int]], node: int, value: int, current: Callable[[int], int], limit: int
+    ) -> None:
+        stack = buckets[value]
         stack.append(node)
-        if len(stack) > 2 * len(pool.nodes) + 64:
+        if len(stack) > limit:
             # Compact: keep one valid entry per node (order kept, newest on top).
             seen: set[int] = set()
             fresh: list[int] = []
             for n in reversed(stack):
-                if self.node_free[n] == free and n not in seen:
+                if current(n) == value and n not in seen:
                     seen.add(n)
                     fresh.append(n)
             fresh.reverse()
-            pool.buckets[free] = fresh
+            stack[:] = fresh
 
     def release_holds(self, holder: str) -> None:
         """Drop every hold of ``holder``."""

@@ -15,6 +15,8 @@ from gigawatt.scheduling.capacity import Capacity, Pool
 
 #: Above this many jobs on one node, victims are chosen greedily instead of exhaustively.
 _EXACT_LIMIT = 10
+#: How many feasible nodes a victim search compares before taking the best found so far.
+MAX_CANDIDATES = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,32 +78,33 @@ def plan_single_node(
     gpus: int,
     spot_on_node: Callable[[int], list[tuple[str, int, int, float]]],
 ) -> VictimPlan | None:
-    """Victims on one node so that ``gpus`` GPUs become free there (within the site's power)."""
+    """Victims on one node so that ``gpus`` GPUs become free there (within the site's power).
+
+    Nodes are considered tightest first (fewest free + preemptible GPUs); the plan freeing the
+    fewest GPUs among the first :data:`MAX_CANDIDATES` feasible nodes wins.
+    """
     best: VictimPlan | None = None
     best_key: tuple[int, float] | None = None
+    examined = 0
     for pool in pools:
         if gpus > pool.per_node:
             continue
-        for node in pool.spot_nodes:
-            if node in cap.held:
-                continue
+        for node in cap.reclaim_candidates(pool, gpus):
             need = gpus - cap.node_free[node]
             if need <= 0:
-                continue
-            jobs = spot_on_node(node)
-            if sum(j[1] for j in jobs) < need:
-                continue
-            found = _cheapest_subset(jobs, need)
+                continue  # free already; the site lacks power, which preemption here won't fix
+            found = _cheapest_subset(spot_on_node(node), need)
             if found is None:
                 continue
             cost, age, victims = found
             if not cap.power_fits(pool.site, pool.gpu_type, gpus, freed_gpus=cost):
                 continue
+            examined += 1
             if best_key is None or (cost, age) < best_key:
                 best_key = (cost, age)
                 best = VictimPlan(victims, (node,), cost)
-                if cost == need:
-                    return best  # cannot free fewer GPUs than needed
+            if cost == 1 or examined >= MAX_CANDIDATES:
+                return best
     return best
 
 
@@ -110,7 +113,6 @@ def plan_whole_nodes(
     pools: list[Pool],
     gpus: int,
     node_jobs: Mapping[int, Mapping[str, int]],
-    is_spot_victim: Callable[[str], bool],
     job_gpus: Callable[[str], int],
 ) -> VictimPlan | None:
     """Whole nodes for a gang, emptied of spot jobs at the lowest total of GPUs freed."""
@@ -121,26 +123,21 @@ def plan_whole_nodes(
         count = gpus // pool.per_node
         if count > len(pool.nodes):
             continue
-        # cost of emptying each candidate node: free nodes cost 0, spot-only nodes their jobs
+        # Fully reclaimable nodes (free or spot only); empty ones cost nothing.
         candidates: list[tuple[int, int, frozenset[str]]] = []
-        free_nodes = cap.empty_nodes(pool, count) or []
-        candidates.extend((0, n, frozenset()) for n in free_nodes)
-        for node in pool.spot_nodes:
-            if node in cap.held:
-                continue
-            jobs = node_jobs.get(node, {})
-            if not jobs or not all(is_spot_victim(j) for j in jobs):
-                continue
-            victims = frozenset(jobs)
+        for node in cap.reclaim_candidates(pool, pool.per_node):
+            victims = frozenset(node_jobs.get(node, {}))
             candidates.append((sum(job_gpus(j) for j in victims), node, victims))
+            if len(candidates) >= count + MAX_CANDIDATES:
+                break
         if len(candidates) < count:
             continue
         candidates.sort(key=lambda c: (c[0], c[1]))
         chosen = candidates[:count]
         victims_all: set[str] = set().union(*(c[2] for c in chosen))
-        freed = sum(job_gpus(j) for j in victims_all)
         if not victims_all:
-            continue  # enough empty nodes: no preemption needed (placement failed for power)
+            continue  # enough empty nodes: placement failed for power, preemption won't help
+        freed = sum(job_gpus(j) for j in victims_all)
         if not cap.power_fits(pool.site, pool.gpu_type, gpus, freed_gpus=freed):
             continue
         plan = VictimPlan(tuple(sorted(victims_all)), tuple(c[1] for c in chosen), freed)

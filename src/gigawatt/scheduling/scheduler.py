@@ -208,12 +208,9 @@ class Scheduler:
         self.admission.add(job, run.within_reservation)
 
     def _refresh_spot(self, node: int) -> None:
-        pool = self.cap.node_pool[node]
         jobs = self._node_jobs.get(node)
-        if jobs and any(self._is_victim(j) for j in jobs):
-            pool.spot_nodes.add(node)
-        else:
-            pool.spot_nodes.discard(node)
+        spot = sum(g for j, g in jobs.items() if self._is_victim(j)) if jobs else 0
+        self.cap.set_spot(node, spot)
 
     def _is_victim(self, job_id: str) -> bool:
         run = self._running.get(job_id)
@@ -334,12 +331,7 @@ class Scheduler:
             plan = plan_single_node(self.cap, pools, job.gpus, self._spot_on_node)
         else:
             plan = plan_whole_nodes(
-                self.cap,
-                pools,
-                job.gpus,
-                self._node_jobs,
-                self._is_victim,
-                lambda j: self._running[j].job.gpus,
+                self.cap, pools, job.gpus, self._node_jobs, lambda j: self._running[j].job.gpus
             )
         if plan is None:
             return False
