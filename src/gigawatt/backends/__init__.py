@@ -6,5 +6,16 @@ plane without starting anything; ``LocalBackend`` runs real processes on this ma
 
 from gigawatt.backends.base import Backend, ExitStatus, Handle, LaunchSpec
 from gigawatt.backends.fake import FakeBackend
+from gigawatt.backends.local import LocalBackend
+from gigawatt.backends.nvml import GpuInfo, gpu_inventory
 
-__all__ = ["Backend", "ExitStatus", "FakeBackend", "Handle", "LaunchSpec"]
+__all__ = [
+    "Backend",
+    "ExitStatus",
+    "FakeBackend",
+    "GpuInfo",
+    "Handle",
+    "LaunchSpec",
+    "LocalBackend",
+    "gpu_inventory",
+]
