@@ -20,8 +20,7 @@ _THOUSAND = Decimal(1000)
 def exact_millis(ts: float) -> str:
     """``ts`` (seconds) in milliseconds, as the exact shortest decimal, without exponent."""
     millis = (exact_seconds(require_time(ts, "start")) * _THOUSAND).normalize()
-    text = format(millis, "f")
-    return "0" if text in ("-0", "") else text
+    return "0" if millis.is_zero() else format(millis, "f")
 
 
 def usage_key(job_id: str, attempt: int, start: float) -> str:
