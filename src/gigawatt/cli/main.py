@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from gigawatt.cli import client_cmds
+
 app = typer.Typer(
     name="gigawatt",
     help="Gigawatt: what a gigawatt of GPUs earns, a cloud to sell it, and a twin to test it.",
@@ -16,3 +18,6 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """Gigawatt command-line interface."""
+
+
+client_cmds.register(app)

@@ -1,0 +1,73 @@
+"""Output of client commands: rich tables for people, ``--format json`` for programs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+class OutputFormat(StrEnum):
+    """How a command prints its result."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list | tuple):
+        return " ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def emit(
+    data: Any,
+    fmt: OutputFormat,
+    columns: Sequence[str] = (),
+    title: str | None = None,
+) -> None:
+    """Print ``data`` (a dict, or a list of dicts) as JSON or as a table.
+
+    ``columns`` chooses and orders the table's columns (those the server did not send are
+    skipped); a single object is shown as a field/value table.
+    """
+    console = Console()
+    if fmt is OutputFormat.JSON:
+        console.print_json(json.dumps(data, default=str))
+        return
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        data = data["data"]
+    if isinstance(data, list):
+        rows = [r for r in data if isinstance(r, dict)]
+        keys = [c for c in columns if any(c in r for r in rows)] or (
+            list(rows[0]) if rows else list(columns)
+        )
+        table = Table(title=title, show_lines=False)
+        for key in keys:
+            table.add_column(key)
+        for row in rows:
+            table.add_row(*(_cell(row.get(k)) for k in keys))
+        console.print(table)
+        return
+    if isinstance(data, dict):
+        table = Table(title=title, show_header=False)
+        table.add_column("field", style="bold")
+        table.add_column("value")
+        for key, value in data.items():
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                continue  # nested rows are printed below
+            table.add_row(key, _cell(value))
+        console.print(table)
+        for key, value in data.items():
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                emit(value, fmt, title=key)
+        return
+    console.print(_cell(data))
