@@ -41,7 +41,7 @@ class ApiClient:
         )
 
     def request(self, method: str, path: str, json: Any = None, params: Any = None) -> Any:
-        """Send a request; return the decoded JSON (or text) body, or exit with the server's error."""
+        """Send a request; return the decoded body, or exit with the server's error."""
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         try:
             response = httpx.request(
