@@ -1,0 +1,132 @@
+"""Monte Carlo: draw every uncertain input from its distribution, value each draw, report the
+P5/P50/P95 of revenue, operating income, EPS uplift and NPV.
+
+Draws are valued in chunks by the vectorised model (a million draws take about a second on one
+core; see docs/benchmarks.md). A ``progress(done, total)`` callback reports each chunk, so the
+command line can show a progress bar without this module doing any I/O. Results depend only on
+``seed`` and ``chunk_size``: each chunk has its own child of ``SeedSequence(seed)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gigawatt.core.catalogue import Catalogue
+from gigawatt.core.errors import InvalidInput
+from gigawatt.economics.model import FloatArray, annual, npv_only
+from gigawatt.economics.resolve import Resolved, resolve
+from gigawatt.economics.scenario import Scenario
+from gigawatt.economics.sensitivity import input_ranges
+from gigawatt.economics.variables import VARIABLES, Distribution, sample_clipped
+
+#: Outputs whose distributions are kept and summarised.
+OUTPUTS: tuple[str, ...] = ("revenue_usd", "operating_income_usd", "eps_uplift_usd", "npv_usd")
+PERCENTILES: tuple[int, ...] = (5, 50, 95)
+DEFAULT_CHUNK = 100_000
+MAX_DRAWS = 50_000_000
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Uncertain:
+    """One input drawn in the Monte Carlo: its distribution and where that comes from."""
+
+    name: str
+    base: float
+    distribution: Distribution
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: the distribution's parameters and source."""
+        return {**self.distribution.describe(self.base), "base": self.base, "source": self.source}
+
+
+@dataclass(frozen=True)
+class MonteCarloResult:
+    """All draws of each output, with the seed and the distributions used."""
+
+    draws: int
+    seed: int
+    samples: dict[str, FloatArray]
+    inputs: list[Uncertain]
+
+    def percentiles(self) -> dict[str, dict[str, float]]:
+        """``{output: {p5, p50, p95, mean}}``."""
+        out: dict[str, dict[str, float]] = {}
+        for name, values in self.samples.items():
+            pct = np.percentile(values, PERCENTILES)
+            row = {f"p{p}": float(v) for p, v in zip(PERCENTILES, pct, strict=True)}
+            row["mean"] = float(values.mean())
+            out[name] = row
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``monte_carlo`` section of the JSON output."""
+        return {
+            "draws": self.draws,
+            "seed": self.seed,
+            "percentiles": self.percentiles(),
+            "probability_operating_loss": float(np.mean(self.samples["operating_income_usd"] < 0)),
+            "probability_negative_npv": float(np.mean(self.samples["npv_usd"] < 0)),
+            "inputs": {u.name: u.to_dict() for u in self.inputs},
+        }
+
+
+def uncertain_inputs(r: Resolved) -> list[Uncertain]:
+    """The scenario's ``uncertainty`` entries, plus a triangular (low, base, high) over the
+    tornado range of every other input that matters (an estimate)."""
+    s = r.scenario
+    out: list[Uncertain] = []
+    for name, dist in s.uncertainty.items():
+        source = dist.source or s.sources.get(f"uncertainty.{name}") or s.source_of("uncertainty")
+        out.append(Uncertain(name, r.inputs[name], dist, source))
+    for rng in input_ranges(r):
+        if rng.name in s.uncertainty or rng.low == rng.high:
+            continue
+        dist = Distribution(dist="triangular", low=rng.low, mode=rng.base, high=rng.high)
+        source = f"estimate: triangular over the tornado range ({rng.source})"
+        out.append(Uncertain(rng.name, rng.base, dist, source))
+    return out
+
+
+def _value(x: dict[str, Any], r: Resolved) -> dict[str, FloatArray]:
+    base = annual(x, r.structure)
+    npv = npv_only(x, r.structure, base)
+    return {k: (npv if k == "npv_usd" else base[k]) for k in OUTPUTS}
+
+
+def monte_carlo(
+    scenario: Scenario | Resolved,
+    draws: int,
+    seed: int = 0,
+    catalogue: Catalogue | None = None,
+    progress: Progress | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> MonteCarloResult:
+    """Value ``draws`` random variants of ``scenario``; deterministic for a given ``seed``."""
+    if not 1 <= draws <= MAX_DRAWS:
+        raise InvalidInput(f"got {draws}; allowed: a whole number from 1 to {MAX_DRAWS}", "draws")
+    if chunk_size < 1:
+        raise InvalidInput(f"got {chunk_size}; allowed: a whole number >= 1", "chunk_size")
+    r = scenario if isinstance(scenario, Resolved) else resolve(scenario, catalogue)
+    inputs = uncertain_inputs(r)
+    samples = {k: np.empty(draws, dtype=np.float64) for k in OUTPUTS}
+    n_chunks = -(-draws // chunk_size)
+    streams = np.random.SeedSequence(seed).spawn(n_chunks)
+    for i, stream in enumerate(streams):
+        start = i * chunk_size
+        n = min(chunk_size, draws - start)
+        rng = np.random.default_rng(stream)
+        x: dict[str, Any] = dict(r.inputs)
+        for u in inputs:
+            x[u.name] = sample_clipped(VARIABLES[u.name], u.distribution, u.base, rng, n)
+        for k, v in _value(x, r).items():
+            samples[k][start : start + n] = v
+        if progress is not None:
+            progress(start + n, draws)
+    return MonteCarloResult(draws, seed, samples, inputs)
