@@ -125,3 +125,12 @@ def test_spec_energy_and_nodes() -> None:
     assert fake.energy_kwh(h) is None
     fake.set_energy("job-1", 1, 1.5)
     assert fake.energy_kwh(h) == 1.5
+
+
+def test_call_record_is_bounded() -> None:
+    fake = FakeBackend(max_calls=10)
+    h = fake.start(make_spec(["x"]))
+    for _ in range(100):
+        fake.poll(h)
+    assert 5 <= len(fake.calls) <= 10
+    assert fake.calls[-1] == ("poll", "job-1", 1)

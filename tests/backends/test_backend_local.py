@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from backend_specs import make_spec
 from gigawatt.backends.base import ExitStatus, Handle
 from gigawatt.backends.layout import TRUNCATED
 from gigawatt.backends.local import LocalBackend
-from gigawatt.backends.nvml import GpuInfo
+from gigawatt.backends.nvml import GpuInfo, gpu_inventory
 from gigawatt.core.errors import InvalidInput
 
 PY = sys.executable
@@ -164,19 +165,15 @@ def test_cuda_visible_devices_follow_placement_with_real_gpus(tmp_path: Path) ->
     backend = LocalBackend(tmp_path, gpus=gpus)
     code = "import os; print(os.environ['CUDA_VISIBLE_DEVICES'], os.environ['CUDA_DEVICE_ORDER'])"
     spec = make_spec([PY, "-c", code], nodes=1, gpus_per_node=2)
-    spec = type(spec)(**{**_fields(spec), "gpu_indices": ((2, 3),)})
+    spec = replace(spec, gpu_indices=((2, 3),))
     h = backend.start(spec)
     assert wait(backend, h).succeeded
     assert backend.logs("job-1", 1) == "2,3 PCI_BUS_ID\n"
     # A logical fleet bigger than the machine folds onto the real GPUs.
-    spec = type(spec)(**{**_fields(spec), "attempt": 2, "gpu_indices": ((5, 9),)})
+    spec = replace(spec, attempt=2, gpu_indices=((5, 9),))
     h = backend.start(spec)
     assert wait(backend, h).succeeded
     assert backend.logs("job-1", 2) == "1 PCI_BUS_ID\n"
-
-
-def _fields(spec: object) -> dict[str, object]:
-    return {name: getattr(spec, name) for name in spec.__slots__}  # type: ignore[attr-defined]
 
 
 def test_bad_inputs_rejected(backend: LocalBackend) -> None:
@@ -217,3 +214,15 @@ def test_rerun_of_an_attempt_ignores_stale_exit_file(backend: LocalBackend) -> N
     h = backend.start(make_spec([PY, "-c", "import time; time.sleep(0.3)"]))
     assert backend.poll(h) is None
     assert wait(backend, h).succeeded
+
+
+@pytest.mark.skipif(not gpu_inventory(), reason="needs a real NVIDIA GPU")
+def test_real_gpu_placement_and_energy(tmp_path: Path) -> None:
+    backend = LocalBackend(tmp_path)  # discovers the machine's GPUs
+    assert backend.gpus
+    code = "import os, time; print(os.environ['CUDA_VISIBLE_DEVICES']); time.sleep(0.5)"
+    h = backend.start(make_spec([PY, "-c", code]))
+    assert wait(backend, h).succeeded
+    assert backend.logs("job-1", 1) == "0\n"
+    energy = backend.energy_kwh(h)
+    assert energy is None or energy >= 0.0  # None on GPUs without an energy counter

@@ -71,7 +71,9 @@ class FakeBackend(Backend):
 
     ``duration_s`` / ``exit_code`` / ``ignores_sigterm`` are defaults for every attempt; the
     launch env variables above override them per attempt. ``nodes`` is what
-    :meth:`discover_nodes` returns (None: the fleet file is authoritative).
+    :meth:`discover_nodes` returns (None: the fleet file is authoritative). :attr:`calls`
+    keeps at most ``max_calls`` entries (the oldest half goes when full), so a long-running
+    demo server does not grow without bound.
     """
 
     name = "fake"
@@ -84,6 +86,7 @@ class FakeBackend(Backend):
         exit_code: int = 0,
         ignores_sigterm: bool = False,
         nodes: Sequence[NodeSpec] | None = None,
+        max_calls: int = 100_000,
     ) -> None:
         self.clock: Clock = clock if clock is not None else WallClock()
         self.duration_s = duration_s
@@ -91,6 +94,7 @@ class FakeBackend(Backend):
         self.ignores_sigterm = ignores_sigterm
         self._nodes = list(nodes) if nodes is not None else None
         self._attempts: dict[Key, FakeAttempt] = {}
+        self.max_calls = max_calls
         self._lock = threading.RLock()
         #: Every call made, in order: ``(method, job_id, attempt)``.
         self.calls: list[tuple[str, str, int]] = []
@@ -212,6 +216,8 @@ class FakeBackend(Backend):
     # -- internals -----------------------------------------------------------------------
 
     def _record(self, method: str, job_id: str, attempt: int) -> None:
+        if len(self.calls) >= self.max_calls:
+            del self.calls[: max(1, len(self.calls) // 2)]
         self.calls.append((method, job_id, attempt))
 
     def _live(self, handle: Handle) -> FakeAttempt | None:
