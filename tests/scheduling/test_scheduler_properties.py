@@ -48,6 +48,13 @@ def _check(s: Scheduler, known: set[str], finished: set[str]) -> None:
         assert kw <= POWER[site] + 1e-9
         assert abs(s.site_power_kw()[site] - kw) < 1e-6
     assert s.allocated_gpus() == len(used)
+    spot: dict[str, int] = {}
+    for job in s.running_jobs():
+        if job.tier is Tier.SPOT and s.draining_for(job.job_id) is None:
+            for node_id, g in s.placement(job.job_id):
+                spot[node_id] = spot.get(node_id, 0) + g
+    for i, node_id in enumerate(s.cap.node_ids):
+        assert s.cap.node_spot[i] == spot.get(node_id, 0), "preemptible index out of date"
     queued = {j.job_id for j in s.queued_jobs()}
     running = {j.job_id for j in s.running_jobs()}
     assert not queued & running

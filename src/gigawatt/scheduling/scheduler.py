@@ -185,12 +185,14 @@ class Scheduler:
         if run is None:
             return
         del self._running_by_type[run.job.gpu_type][job_id]
+        victim = self._is_victim_run(run)
         for node, idx in zip(run.nodes, run.indices, strict=True):
             jobs = self._node_jobs[node]
             del jobs[job_id]
             if not jobs:
                 del self._node_jobs[node]
-            self._refresh_spot(node)
+            if victim:
+                self.cap.set_spot(node, self.cap.node_spot[node] - len(idx))
             self.cap.give_back(node, idx)
         self.admission.remove(run.job, run.within_reservation)
         if run.draining_for is not None:
@@ -202,19 +204,21 @@ class Scheduler:
         job = run.job
         self._running[job.job_id] = run
         self._running_by_type.setdefault(job.gpu_type, {})[job.job_id] = run
+        victim = self._is_victim_run(run)
         for node, idx in zip(run.nodes, run.indices, strict=True):
             self._node_jobs.setdefault(node, {})[job.job_id] = len(idx)
-            self._refresh_spot(node)
+            if victim:
+                self.cap.set_spot(node, self.cap.node_spot[node] + len(idx))
         self.admission.add(job, run.within_reservation)
 
-    def _refresh_spot(self, node: int) -> None:
-        jobs = self._node_jobs.get(node)
-        spot = sum(g for j, g in jobs.items() if self._is_victim(j)) if jobs else 0
-        self.cap.set_spot(node, spot)
+    @staticmethod
+    def _is_victim_run(run: Running) -> bool:
+        """Spot and not already draining: may be chosen as a preemption victim."""
+        return run.job.tier is Tier.SPOT and run.draining_for is None
 
     def _is_victim(self, job_id: str) -> bool:
         run = self._running.get(job_id)
-        return run is not None and run.job.tier is Tier.SPOT and run.draining_for is None
+        return run is not None and self._is_victim_run(run)
 
     # -- the pass --------------------------------------------------------------------------
     def schedule(self, now: float) -> Decision:
@@ -338,9 +342,9 @@ class Scheduler:
         self._waiting[job.job_id] = set(plan.victims)
         for victim in plan.victims:
             run = self._running[victim]
+            for n, idx in zip(run.nodes, run.indices, strict=True):
+                self.cap.set_spot(n, self.cap.node_spot[n] - len(idx))
             run.draining_for = job.job_id
-            for n in run.nodes:
-                self._refresh_spot(n)
             decision.preemptions.append(Preemption(victim, job.job_id))
         for n in plan.nodes:
             self.cap.held[n] = job.job_id
