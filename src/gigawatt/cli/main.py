@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gigawatt.cli import client_cmds
+from gigawatt.cli.value import value_command
 
 app = typer.Typer(
     name="gigawatt",
@@ -21,3 +22,4 @@ def _root() -> None:
 
 
 client_cmds.register(app)
+app.command("value")(value_command)
