@@ -47,21 +47,22 @@ _AMOUNT = re.compile(r"^\s*\$?\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*([km
 Opt = typer.Option
 
 
-def parse_amount(text: str, field: str) -> float:
+def parse_amount(text: str, field: str, allowed: str | None = None) -> float:
     """``2.57e9``, ``2.57B``, ``$35B``, ``13%``, ``1.5M`` as a float; one-line error otherwise."""
     match = _AMOUNT.match(text)
     value = float(match.group(1)) * _SCALE[match.group(2).lower()] if match else math.nan
     if not math.isfinite(value):
-        allowed = ALLOWED.get(field, "a number")
+        allowed = allowed or ALLOWED.get(field, "a number such as 2.5, 35B or 13%")
         raise InvalidInput(f"cannot parse {text!r}; allowed: {allowed}", field)
     return value
 
 
 def parse_count(text: str, field: str, minimum: int = 1) -> int:
     """A whole number (``1000000``, ``1e6``, ``1M``) of at least ``minimum``."""
-    value = parse_amount(text, field)
+    allowed = f"a whole number >= {minimum}"
+    value = parse_amount(text, field, allowed)
     if not value.is_integer() or value < minimum:
-        raise InvalidInput(f"got {text!r}; allowed: a whole number >= {minimum}", field)
+        raise InvalidInput(f"got {text!r}; allowed: {allowed}", field)
     return int(value)
 
 
@@ -218,7 +219,8 @@ def _print_tables(e: Evaluation, tornado: Tornado | None, mc: MonteCarloResult |
     pnl.add_row("Operating margin", fmt.pct(a["operating_margin"]))
     pnl.add_row(f"NPV ({s.cost_basis} basis, {s.discount_rate:.0%})", fmt.usd(e.npv_usd))
     pnl.add_row("IRR", fmt.pct(e.irr) if e.irr is not None else "n/a")
-    pnl.add_row("Payback", f"{e.payback_years:.2f} y" if e.payback_years is not None else "never")
+    payback = f"{e.payback_years:.2f} y" if e.payback_years is not None else "never"
+    pnl.add_row("Payback", payback if e.investment_usd < 0 else "n/a (nothing invested)")
     pnl.add_row("Break-even $/GPU-h (NPV 0)", fmt.usd(e.break_even_price_per_gpu_hour))
     if e.price_for_target_revenue is not None:
         pnl.add_row(
@@ -374,5 +376,22 @@ def value_command(
             return
         _run(opts)
     except GigawattError as exc:
-        typer.echo(f"error: {' '.join(exc.message.split())}", err=True)
+        typer.echo(f"error: {error_line(exc)}", err=True)
         raise typer.Exit(2) from None
+
+
+def error_line(exc: GigawattError) -> str:
+    """One line; a scenario field set by a differently named flag also names the flag."""
+    message = " ".join(exc.message.split())
+    field = getattr(exc, "field", None)
+    flag = _FIELD_FLAGS.get(field or "")
+    if field and flag and message.startswith(f"{field}:"):
+        message = f"{field} (--{flag}){message[len(field) :]}"
+    return message
+
+
+_FIELD_FLAGS = {
+    field: flag.replace("_", "-")
+    for flag, field in {**NUMERIC_FLAGS, "power": "power_mw"}.items()
+    if flag != field
+}

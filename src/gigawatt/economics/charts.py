@@ -47,12 +47,11 @@ def tornado_png(tornado: Tornado, max_rows: int = 14) -> bytes:
         lo, hi = row.at_low[metric] - base, row.at_high[metric] - base
         ax.barh(i, lo, color=_LOW, height=0.6)
         ax.barh(i, hi, color=_HIGH, height=0.6)
-        ax.text(
-            min(lo, hi, 0), i, f"{fmt.value(row.input.low)} ", ha="right", va="center", fontsize=8
-        )
-        ax.text(
-            max(lo, hi, 0), i, f" {fmt.value(row.input.high)}", ha="left", va="center", fontsize=8
-        )
+        for delta, level in ((lo, row.input.low), (hi, row.input.high)):
+            right = delta > 0 or (delta == 0 and level == row.input.high)
+            label = f" {fmt.value(level)}" if right else f"{fmt.value(level)} "
+            ha = "left" if right else "right"
+            ax.text(delta, i, label, ha=ha, va="center", fontsize=8)
     ax.set_yticks(range(len(rows)), [r.input.label for r in reversed(rows)])
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel(f"change from base {_money(metric, base)} ({metric})")

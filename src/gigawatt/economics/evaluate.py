@@ -157,7 +157,7 @@ def evaluate(
         investment_usd=float(investment),
         npv_usd=float(flows["npv_usd"]),
         irr=_num(irr(investment, cash)),
-        payback_years=_num(payback_years(investment, cash)),
+        payback_years=_num(payback_years(investment, cash)) if investment < 0 else None,
         break_even_price_per_gpu_hour=break_even_price(r),
         target_revenue_usd=target_revenue_usd,
         price_for_target_revenue=price_target,

@@ -75,6 +75,9 @@ def parse_yaml(text: str, origin: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         detail = " ".join(str(exc).split())
+        if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+            mark = exc.problem_mark
+            detail = f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
         raise InvalidInput(f"cannot parse {origin}: {detail}", "scenario") from None
 
 

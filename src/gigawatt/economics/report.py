@@ -139,6 +139,8 @@ def _cash(e: Evaluation) -> str:
     )
     irr = fmt.pct(e.irr) if e.irr is not None else "n/a (nothing invested or never recovered)"
     payback = f"{e.payback_years:.2f} years" if e.payback_years is not None else "never"
+    if e.investment_usd >= 0:
+        payback = "n/a (nothing invested)"
     be = e.break_even_price_per_gpu_hour
     return (
         f"{table}<p>NPV at {e.scenario.discount_rate:.1%}: <b>{fmt.usd(e.npv_usd)}</b> · "

@@ -214,7 +214,9 @@ def _explain(err: ErrorDetails, catalogue: Catalogue | None) -> InvalidInput:
     kind = err["type"]
     if kind == "extra_forbidden":
         if len(loc) > 1:
-            return InvalidInput(f"unknown key {loc[-1]!r}", ".".join(loc[:-1]))
+            known = ", ".join(Distribution.model_fields) if field == "uncertainty" else ""
+            hint = f"; allowed keys: {known}" if known else ""
+            return InvalidInput(f"unknown key {loc[-1]!r}{hint}", ".".join(loc[:-1]))
         allowed = ", ".join(Scenario.model_fields)
         return InvalidInput(f"unknown key {field!r}; allowed keys: {allowed}", "scenario")
     if kind == "missing":
