@@ -13,7 +13,8 @@ restarted can adopt running attempts and learn how finished ones ended:
   ``rank_grace_s``.
 - ``terminate`` asks each runner to SIGTERM its group; ``kill`` SIGKILLs the groups. The
   services layer owns the grace period between the two.
-- ``adopt`` is True while a recorded runner still lives (pid, start time and boot id match).
+- ``adopt`` is True while a rank still runs (its runner lives, matched by pid, start time
+  and boot id, and has not written its exit code).
   When it is False, ``poll`` says how the attempt ended (a real exit code if it finished
   while the control plane was down, else lost).
 
@@ -165,12 +166,14 @@ class LocalBackend(Backend):
         self._reap()
 
     def adopt(self, handle: Handle) -> bool:
-        """True while any recorded runner still lives (pid, start time and boot id match)."""
+        """True while any rank still runs: its runner lives (pid, start time and boot id
+        match) and has not written its exit code. Agrees with :meth:`poll` returning None."""
         parsed = _parse(handle)
         if parsed is None:
             return False
+        adir, ranks = parsed
         self._reap()
-        return any(procs.is_alive(proc) for proc in parsed[1])
+        return any(self._rank_status(adir, r, proc) is None for r, proc in enumerate(ranks))
 
     def logs(self, job_id: str, attempt: int) -> str:
         """The attempt's output, at most ``max_log_bytes`` (the end of it); '' when none."""
