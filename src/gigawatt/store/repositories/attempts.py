@@ -64,7 +64,7 @@ def active_attempts(session: Session) -> Sequence[tuple[AttemptModel, JobModel]]
         .where(AttemptModel.status.in_(ACTIVE))
         .order_by(AttemptModel.id)
     )
-    return [(a, j) for a, j in session.execute(query).tuples()]
+    return [(a, j) for a, j in session.execute(query).all()]
 
 
 def attempts_of(session: Session, job_id: str) -> Sequence[AttemptModel]:

@@ -115,3 +115,15 @@ def request_cancel(session: Session, job_id: str, now: float) -> None:
         .execution_options(synchronize_session=False)
     )
     session.expire_all()
+
+
+def set_fields(session: Session, job_id: str, **values: Any) -> None:
+    """Set columns of a job other than its status (use :func:`transition` for that)."""
+    if "status" in values:
+        raise ValueError("use transition() to change a job's status")
+    session.execute(
+        update(JobModel)
+        .where(JobModel.id == job_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )

@@ -61,3 +61,8 @@ def give_up(session: Session, holder: str) -> None:
         .values(holder=None, expires_at=0.0)
         .execution_options(synchronize_session=False)
     )
+
+
+def lock(session: Session) -> None:
+    """Serialise with the control loop's tick without taking the lease (invoice close)."""
+    session.execute(select(ControlLeaseModel.id).where(ControlLeaseModel.id == 1).with_for_update())

@@ -1,0 +1,277 @@
+"""The control loop: one tick polls, stops, bills and schedules, under the control lease.
+
+A tick (see docs/operations.md):
+
+1. lock the ``control_lease`` row and take or renew the lease; a process without it does
+   nothing (it only serves the API). On taking the lease over, reconcile (adopt or end).
+2. for every attempt holding GPUs: SIGKILL it if its grace period is over; poll it; if it
+   ended, bill and release it (one transaction with the state change); otherwise stop it
+   when cancelled or past ``max_runtime_s``, bill closed invoice periods, heartbeat.
+3. rebuild a :class:`~gigawatt.scheduling.scheduler.Scheduler` from the database (running
+   allocations, queued jobs, reservations), run a pass, write the starts (``starting`` +
+   allocation rows, whose primary key forbids double allocation) and the preemptions.
+4. commit; then SIGTERM what must stop, launch what starts, and record each launched
+   attempt as ``running`` with its backend handle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from gigawatt.backends.base import Handle, LaunchSpec
+from gigawatt.core.errors import Conflict, Unschedulable
+from gigawatt.core.tiers import JobStatus
+from gigawatt.scheduling.scheduler import Scheduler
+from gigawatt.services.accounting import meter_period_boundaries
+from gigawatt.services.jobs import job_request
+from gigawatt.services.lifecycle import (
+    CANCEL,
+    MAX_RUNTIME,
+    PREEMPT,
+    Outcome,
+    finish_attempt,
+    handle_of,
+    outcome_of,
+    request_stop,
+)
+from gigawatt.services.platform import Platform
+from gigawatt.services.reconcile import reconcile
+from gigawatt.services.tenants import policy_of
+from gigawatt.store.db import transaction
+from gigawatt.store.models import AttemptModel, JobModel
+from gigawatt.store.repositories import attempts as attempts_repo
+from gigawatt.store.repositories import jobs as jobs_repo
+from gigawatt.store.repositories import lease as lease_repo
+
+log = logging.getLogger(__name__)
+
+
+def new_holder() -> str:
+    """A lease holder id unique to this loop: ``host|pid|random``."""
+    return f"{socket.gethostname()}|{os.getpid()}|{uuid.uuid4().hex[:12]}"
+
+
+def holder_is_dead(holder: str) -> bool:
+    """True when ``holder`` is a process of this host that no longer exists."""
+    host, _, rest = holder.partition("|")
+    pid_text = rest.partition("|")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@dataclass
+class TickReport:
+    """What one tick did (for tests and logs)."""
+
+    leader: bool = False
+    started: list[str] = field(default_factory=list)
+    ended: list[str] = field(default_factory=list)
+    preempted: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Work:
+    terminate: list[Handle] = field(default_factory=list)
+    launch: list[tuple[int, LaunchSpec]] = field(default_factory=list)
+
+
+class ControlLoop:
+    """Drives the scheduler and the backend from the database. Call :meth:`tick` repeatedly."""
+
+    def __init__(self, platform: Platform, holder: str | None = None) -> None:
+        self.platform = platform
+        self.holder = holder or new_holder()
+        self.leader = False
+
+    def tick(self) -> TickReport:
+        """One pass of the loop (see the module docstring)."""
+        p = self.platform
+        report, work = TickReport(), _Work()
+        now = p.clock.now()
+        with transaction(p.sessions) as s:
+            lease = lease_repo.acquire(s, self.holder, now, p.settings.lease_ttl_s, holder_is_dead)
+            if not lease.held:
+                self.leader = False
+                return report
+            if lease.taken_over or not self.leader:
+                reconcile(p, s)
+            self.leader = report.leader = True
+            self._observe(s, now, work, report)
+            self._schedule(s, now, work, report)
+        for handle in work.terminate:
+            self._safely("terminate", handle)
+        for attempt_id, spec in work.launch:
+            self._launch(attempt_id, spec)
+        return report
+
+    def resign(self) -> None:
+        """Give the lease back (clean shutdown); running jobs keep running."""
+        with transaction(self.platform.sessions) as s:
+            lease_repo.give_up(s, self.holder)
+        self.leader = False
+
+    # -- step 2 ----------------------------------------------------------------------------
+    def _observe(self, s: Session, now: float, work: _Work, report: TickReport) -> None:
+        p = self.platform
+        alive: list[int] = []
+        for attempt, job in attempts_repo.active_attempts(s):
+            handle = handle_of(attempt)
+            if handle is None:  # a launch that never got recorded: nothing runs
+                outcome = Outcome("failed", JobStatus.QUEUED, "launch not recorded; requeued")
+                finish_attempt(p, s, attempt, job, now, outcome)
+                continue
+            if attempt.kill_after is not None and now >= attempt.kill_after and not attempt.killed:
+                self._safely("kill", handle)
+                attempts_repo.update_attempt(s, attempt.id, killed=True)
+            try:
+                status = p.backend.poll(handle)
+            except Exception:
+                log.exception("polling job %s attempt %s failed", job.id, attempt.attempt)
+                status = None
+            if status is not None:
+                energy = self._energy(handle)
+                code = status.exit_code
+                finish_attempt(
+                    p, s, attempt, job, now, outcome_of(attempt, job, status), code, energy
+                )
+                report.ended.append(job.id)
+                continue
+            self._maybe_stop(s, attempt, job, now, work)
+            meter_period_boundaries(p, s, attempt, job, now)
+            alive.append(attempt.id)
+        attempts_repo.heartbeat(s, alive, now)
+        for job in jobs_repo.queued_jobs(s):
+            if job.cancel_requested:
+                jobs_repo.transition(
+                    s, job.id, JobStatus.CANCELLED, now, ended_at=now, reason="cancelled"
+                )
+
+    def _maybe_stop(
+        self, s: Session, attempt: AttemptModel, job: JobModel, now: float, work: _Work
+    ) -> None:
+        reason: str | None = None
+        if job.cancel_requested and attempt.stop_reason != CANCEL:
+            reason = CANCEL
+        elif (
+            attempt.stop_reason is None
+            and job.max_runtime_s is not None
+            and now >= attempt.started_at + job.max_runtime_s
+        ):
+            reason = MAX_RUNTIME
+        if reason is not None and request_stop(self.platform, s, attempt, reason, now):
+            handle = handle_of(attempt)
+            if handle is not None:
+                work.terminate.append(handle)
+
+    def _energy(self, handle: Handle) -> float | None:
+        try:
+            return self.platform.backend.energy_kwh(handle)
+        except Exception:
+            log.exception("reading energy of job %s failed", handle.job_id)
+            return None
+
+    # -- step 3 ----------------------------------------------------------------------------
+    def _schedule(self, s: Session, now: float, work: _Work, report: TickReport) -> None:
+        p = self.platform
+        sched = Scheduler.for_fleet(p.fleet, p.catalogue, policy_of(p, s))
+        active = {job.id: attempt for attempt, job in attempts_repo.active_attempts(s)}
+        for attempt, job in attempts_repo.active_attempts(s):
+            placement = tuple((str(n), int(g)) for n, g in attempt.placement)
+            try:
+                sched.restore_running(
+                    job_request(job),
+                    placement,
+                    attempt.started_at,
+                    attempt.gpu_indices,
+                    attempt.preempting_for,
+                )
+            except (KeyError, ValueError, IndexError):
+                log.warning("job %s holds GPUs outside the fleet: %s", job.id, attempt.placement)
+        queued = {job.id: job for job in jobs_repo.queued_jobs(s)}
+        for job in queued.values():
+            try:
+                sched.submit(job_request(job))
+            except Unschedulable as exc:
+                reason = f"unschedulable: {exc.message}"
+                jobs_repo.transition(s, job.id, JobStatus.FAILED, now, ended_at=now, reason=reason)
+        decision = sched.schedule(now)
+        for pre in decision.preemptions:
+            victim = active.get(pre.job_id)
+            if victim is None:
+                continue
+            if request_stop(p, s, victim, PREEMPT, now, preempting_for=pre.for_job_id):
+                handle = handle_of(victim)
+                if handle is not None:
+                    work.terminate.append(handle)
+            reason = (
+                f"preempted for job {pre.for_job_id}; stopping (grace {p.settings.grace_s:g} s)"
+            )
+            with contextlib.suppress(Conflict):  # already preempted, or being cancelled
+                jobs_repo.transition(s, pre.job_id, JobStatus.PREEMPTED, now, reason=reason)
+            report.preempted.append(pre.job_id)
+        for start in decision.starts:
+            job = queued[start.job.job_id]
+            try:
+                jobs_repo.transition(s, job.id, JobStatus.STARTING, now, reason="")
+            except Conflict:
+                continue  # cancelled meanwhile
+            indices = sched.gpu_indices(job.id)
+            sites = {node: p.nodes[node].site for node, _ in start.placement}
+            attempt = attempts_repo.create_attempt(s, job, start.placement, indices, sites, now)
+            jobs_repo.set_fields(s, job.id, attempts=attempt.attempt)
+            if job.started_at is None:
+                jobs_repo.set_fields(s, job.id, started_at=now)
+            spec = LaunchSpec(
+                job_id=job.id,
+                attempt=attempt.attempt,
+                command=tuple(job.command),
+                env=dict(job.env),
+                placement=start.placement,
+                gpu_indices=indices,
+                gpu_type=job.gpu_type,
+                max_runtime_s=None if job.max_runtime_s is None else float(job.max_runtime_s),
+            )
+            work.launch.append((attempt.id, spec))
+            report.started.append(job.id)
+
+    # -- step 4 ----------------------------------------------------------------------------
+    def _launch(self, attempt_id: int, spec: LaunchSpec) -> None:
+        p = self.platform
+        try:
+            handle = p.backend.start(spec)
+        except Exception as exc:
+            log.warning("starting job %s attempt %s failed: %s", spec.job_id, spec.attempt, exc)
+            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            with transaction(p.sessions) as s:
+                attempt = attempts_repo.get_attempt(s, attempt_id)
+                job = s.get(JobModel, spec.job_id)
+                if attempt is not None and job is not None and attempt.status == "starting":
+                    outcome = Outcome("failed", JobStatus.FAILED, f"could not start: {message}")
+                    finish_attempt(p, s, attempt, job, p.clock.now(), outcome)
+            return
+        with transaction(p.sessions) as s:
+            attempts_repo.update_attempt(s, attempt_id, status="running", handle=dict(handle.data))
+            try:
+                jobs_repo.transition(s, spec.job_id, JobStatus.RUNNING, p.clock.now())
+            except Conflict as exc:
+                log.warning("job %s: %s", spec.job_id, exc.message)
+
+    def _safely(self, what: str, handle: Handle) -> None:
+        try:
+            getattr(self.platform.backend, what)(handle)
+        except Exception:
+            log.exception("%s of job %s attempt %s failed", what, handle.job_id, handle.attempt)

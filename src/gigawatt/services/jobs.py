@@ -1,0 +1,168 @@
+"""Job use cases: submit, read, list, cancel, logs. The control loop does the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gigawatt.core.errors import Conflict, Forbidden, InvalidInput, Unschedulable
+from gigawatt.core.tiers import JobStatus, Tier
+from gigawatt.scheduling.model import JobRequest
+from gigawatt.services.auth import Principal
+from gigawatt.services.platform import Platform
+from gigawatt.services.tenants import policy_of
+from gigawatt.services.views import JobView, job_view
+from gigawatt.store.db import transaction
+from gigawatt.store.models import AttemptModel, JobModel
+from gigawatt.store.repositories import attempts as attempts_repo
+from gigawatt.store.repositories import jobs as repo
+from gigawatt.store.repositories import tenants as tenants_repo
+from gigawatt.store.repositories.ids import new_id
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What a client asks to run (validated at the edge; checked against the fleet here)."""
+
+    name: str
+    command: tuple[str, ...]
+    gpus: int
+    gpu_type: str
+    tier: Tier
+    max_runtime_s: int | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    priority: int = 0
+
+
+def job_request(row: JobModel) -> JobRequest:
+    """What the scheduler needs to know about a stored job."""
+    return JobRequest(
+        job_id=row.id,
+        tenant=row.tenant_id,
+        tier=Tier(row.tier),
+        gpu_type=row.gpu_type,
+        gpus=row.gpus,
+        submitted_at=row.submitted_at,
+        priority=row.priority,
+        max_runtime_s=None if row.max_runtime_s is None else float(row.max_runtime_s),
+    )
+
+
+def _scope(principal: Principal) -> str | None:
+    return None if principal.is_admin else principal.tenant_id
+
+
+def submit(platform: Platform, principal: Principal, spec: JobSpec) -> JobView:
+    """Queue a job for the caller's tenant, refusing at once what could never run."""
+    if principal.is_admin or principal.tenant_id is None:
+        raise Forbidden("jobs belong to tenants: submit with a tenant's API key")
+    if spec.tier is Tier.INTERNAL and principal.tenant_kind != "internal":
+        raise Forbidden("the internal tier is only for internal tenants")
+    if spec.gpu_type not in platform.catalogue:
+        known = ", ".join(platform.catalogue.names)
+        raise Unschedulable(f"unknown GPU type {spec.gpu_type!r}; known types: {known}")
+    gpu_type = platform.catalogue.get(spec.gpu_type).name
+    now = platform.clock.now()
+    row = JobModel(
+        id=new_id("job"),
+        tenant_id=principal.tenant_id,
+        name=spec.name,
+        command=list(spec.command),
+        env=dict(spec.env),
+        gpus=spec.gpus,
+        gpu_type=gpu_type,
+        tier=spec.tier.value,
+        priority=spec.priority,
+        max_runtime_s=spec.max_runtime_s,
+        status=JobStatus.QUEUED.value,
+        reason="",
+        submitted_at=now,
+        attempts=0,
+        cancel_requested=False,
+        updated_at=now,
+    )
+    with transaction(platform.sessions) as s:
+        policy = policy_of(platform, s)
+        if spec.tier is Tier.RESERVED and policy.reserved_gpus(row.tenant_id, gpu_type) == 0:
+            raise InvalidInput(
+                f"this tenant holds no reservation of {gpu_type} GPUs; reserved-tier jobs need "
+                "one (ask the operator), or submit on_demand or spot",
+                "tier",
+            )
+        platform.checker(policy).check(job_request(row))
+        repo.insert_job(s, row)
+        view = job_view(row, [])
+    platform.wake.set()
+    return view
+
+
+def _attempts_by_job(session: Session, job_ids: Sequence[str]) -> dict[str, list[AttemptModel]]:
+    out: dict[str, list[AttemptModel]] = {j: [] for j in job_ids}
+    if job_ids:
+        query = select(AttemptModel).where(AttemptModel.job_id.in_(list(job_ids)))
+        for a in session.scalars(query):
+            out[a.job_id].append(a)
+    return out
+
+
+def get_job(platform: Platform, principal: Principal, job_id: str) -> JobView:
+    """One job of the caller (admin: any); another tenant's job is :class:`NotFound`."""
+    with transaction(platform.sessions) as s:
+        row = repo.get_job(s, job_id, _scope(principal))
+        return job_view(row, attempts_repo.attempts_of(s, job_id))
+
+
+def list_jobs(
+    platform: Platform,
+    principal: Principal,
+    status: JobStatus | None = None,
+    tenant_id: str | None = None,
+    limit: int = 100,
+) -> list[JobView]:
+    """The caller's jobs, newest first (admin: all, or one tenant's)."""
+    scope = _scope(principal) if not principal.is_admin else tenant_id
+    with transaction(platform.sessions) as s:
+        if principal.is_admin and tenant_id is not None:
+            tenants_repo.get_tenant(s, tenant_id)
+        rows = repo.list_jobs(s, scope, status, limit)
+        attempts = _attempts_by_job(s, [r.id for r in rows])
+        return [job_view(r, attempts[r.id]) for r in rows]
+
+
+def cancel(platform: Platform, principal: Principal, job_id: str) -> JobView:
+    """Cancel a job: a queued one at once, a running one after SIGTERM, grace and SIGKILL."""
+    now = platform.clock.now()
+    with transaction(platform.sessions) as s:
+        row = repo.get_job(s, job_id, _scope(principal))
+        status = JobStatus(row.status)
+        if status.is_terminal():
+            raise Conflict(f"job {job_id} is already {status.value}; terminal states are final")
+        try:
+            if status is not JobStatus.QUEUED:
+                raise Conflict("not queued")
+            repo.transition(s, job_id, JobStatus.CANCELLED, now, ended_at=now, reason="cancelled")
+        except Conflict:  # it started meanwhile: the control loop stops it
+            repo.request_cancel(s, job_id, now)
+        row = repo.get_job(s, job_id)
+        view = job_view(row, attempts_repo.attempts_of(s, job_id))
+    platform.wake.set()
+    return view
+
+
+def logs(
+    platform: Platform, principal: Principal, job_id: str, attempt: int | None = None
+) -> tuple[int | None, str]:
+    """``(attempt, captured output)`` of the latest (or a given) attempt of a visible job."""
+    with transaction(platform.sessions) as s:
+        repo.get_job(s, job_id, _scope(principal))
+        numbers = [a.attempt for a in attempts_repo.attempts_of(s, job_id)]
+    if attempt is None:
+        if not numbers:
+            return None, ""
+        attempt = numbers[-1]
+    elif attempt not in numbers:
+        raise InvalidInput(f"job {job_id} has no attempt {attempt}", "attempt")
+    return attempt, platform.backend.logs(job_id, attempt)

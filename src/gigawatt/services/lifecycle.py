@@ -1,0 +1,131 @@
+"""Ending attempts and asking them to stop: the state changes the control loop makes.
+
+Ending an attempt is one transaction: bill it up to its end, delete its allocation rows, set
+the attempt's final state and move the job (to a terminal state, or back to ``queued`` after
+a preemption). Stopping is SIGTERM now and SIGKILL at ``kill_after`` (the grace period).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from gigawatt.backends.base import ExitStatus, Handle
+from gigawatt.core.errors import Conflict
+from gigawatt.core.tiers import JobStatus
+from gigawatt.services.accounting import credit_reserved_preemption, measured_remainder, meter
+from gigawatt.services.platform import Platform
+from gigawatt.store.models import AttemptModel, JobModel
+from gigawatt.store.repositories import attempts as attempts_repo
+from gigawatt.store.repositories import jobs as jobs_repo
+
+log = logging.getLogger(__name__)
+
+#: Why the control plane stopped an attempt (``attempts.stop_reason``).
+PREEMPT, CANCEL, MAX_RUNTIME = "preempt", "cancel", "max_runtime"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Final state of an attempt and where its job goes."""
+
+    attempt_status: str
+    job_status: JobStatus
+    reason: str
+
+
+def handle_of(attempt: AttemptModel) -> Handle | None:
+    """The backend handle stored on the attempt (None before the backend started it)."""
+    if attempt.handle is None:
+        return None
+    return Handle(attempt.job_id, attempt.attempt, dict(attempt.handle))
+
+
+def describe(status: ExitStatus) -> str:
+    """A one-line reason for a failed exit."""
+    what = status.reason or (
+        f"killed by signal {-status.exit_code}" if status.signalled else "exited"
+    )
+    return f"{what} (exit code {status.exit_code})"
+
+
+def outcome_of(attempt: AttemptModel, job: JobModel, status: ExitStatus | None) -> Outcome:
+    """How an attempt that ended with ``status`` (None: lost) counts, given why it was stopped."""
+    if attempt.stop_reason == CANCEL:
+        return Outcome("cancelled", JobStatus.CANCELLED, "cancelled")
+    if attempt.stop_reason == PREEMPT:
+        reason = f"preempted for job {attempt.preempting_for} (attempt {attempt.attempt}); requeued"
+        return Outcome("preempted", JobStatus.QUEUED, reason)
+    if attempt.stop_reason == MAX_RUNTIME:
+        return Outcome("failed", JobStatus.FAILED, f"exceeded max_runtime_s={job.max_runtime_s}")
+    if status is None:
+        return Outcome("failed", JobStatus.FAILED, "lost")
+    if status.succeeded:
+        return Outcome("succeeded", JobStatus.SUCCEEDED, "")
+    return Outcome("failed", JobStatus.FAILED, describe(status))
+
+
+def finish_attempt(
+    platform: Platform,
+    session: Session,
+    attempt: AttemptModel,
+    job: JobModel,
+    end: float,
+    outcome: Outcome,
+    exit_code: int | None = None,
+    energy_total_kwh: float | None = None,
+) -> None:
+    """Bill up to ``end``, free the GPUs, record the outcome (one transaction, the caller's)."""
+    end = max(end, attempt.metered_until)
+    energy = measured_remainder(platform, session, attempt, energy_total_kwh)
+    meter(platform, session, attempt, job, end, energy)
+    attempts_repo.release(session, attempt.id)
+    attempts_repo.update_attempt(
+        session,
+        attempt.id,
+        status=outcome.attempt_status,
+        ended_at=end,
+        exit_code=exit_code,
+        reason=outcome.reason,
+    )
+    fields: dict[str, object] = {"reason": outcome.reason}
+    if outcome.job_status.is_terminal():
+        fields["ended_at"] = end
+    try:
+        jobs_repo.transition(session, job.id, outcome.job_status, platform.clock.now(), **fields)
+    except Conflict as exc:  # the job already left (should not happen): keep the billing
+        log.warning("job %s: %s", job.id, exc.message)
+    if outcome.attempt_status == "preempted":
+        credit_reserved_preemption(platform, session, attempt, job, end)
+
+
+def request_stop(
+    platform: Platform,
+    session: Session,
+    attempt: AttemptModel,
+    reason: str,
+    now: float,
+    preempting_for: str | None = None,
+) -> bool:
+    """Record why and when an attempt must stop; True when SIGTERM should be sent now.
+
+    A cancel overrides a preemption already under way (the job then ends ``cancelled``); the
+    SIGKILL deadline of the first request stands.
+    """
+    values: dict[str, object] = {}
+    if preempting_for is not None:
+        values["preempting_for"] = preempting_for
+        attempt.preempting_for = preempting_for
+    first = attempt.stop_reason is None
+    if first or (reason == CANCEL and attempt.stop_reason == PREEMPT):
+        values["stop_reason"] = reason
+        attempt.stop_reason = reason
+    if first:
+        values["stop_requested_at"] = now
+        values["kill_after"] = now + platform.settings.grace_s
+        attempt.kill_after = now + platform.settings.grace_s
+    if values:
+        attempts_repo.update_attempt(session, attempt.id, **values)
+    return first

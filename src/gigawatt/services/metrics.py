@@ -1,0 +1,85 @@
+"""Prometheus metrics, read from the database at scrape time (so every replica agrees).
+
+Registered on a per-app :class:`~prometheus_client.CollectorRegistry` (no global registry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from gigawatt.core.tiers import JobStatus, Tier
+from gigawatt.services.platform import Platform
+from gigawatt.store.db import transaction
+from gigawatt.store.repositories import attempts as attempts_repo
+from gigawatt.store.repositories import jobs as jobs_repo
+from gigawatt.store.repositories import usage as usage_repo
+
+
+class ControlPlaneCollector(Collector):
+    """GPUs allocated by tier and type, queue by tier, jobs by state, revenue, site power."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    def collect(self) -> Iterator[Metric]:
+        """One consistent read of the database per scrape."""
+        p = self.platform
+        with transaction(p.sessions) as s:
+            groups = attempts_repo.allocation_counts(s)
+            queued = jobs_repo.queued_by_tier(s)
+            states = jobs_repo.count_by_status(s)
+            revenue = usage_repo.revenue_by_tier(s)
+        allocated = GaugeMetricFamily(
+            "gigawatt_gpus_allocated", "GPUs allocated now", labels=["tier", "gpu_type"]
+        )
+        by_tier_type: dict[tuple[str, str], int] = {}
+        power: dict[str, float] = {site.name: 0.0 for site in p.fleet.sites}
+        for site, gpu_type, tier, n in groups:
+            key = (tier, gpu_type)
+            by_tier_type[key] = by_tier_type.get(key, 0) + n
+            power[site] = power.get(site, 0.0) + n * p.kw_per_gpu(gpu_type)
+        for (tier, gpu_type), n in sorted(by_tier_type.items()):
+            allocated.add_metric([tier, gpu_type], n)
+        yield allocated
+        total = GaugeMetricFamily("gigawatt_gpus_total", "GPUs in the fleet", labels=["gpu_type"])
+        totals: dict[str, int] = {}
+        for node in p.nodes.values():
+            totals[node.gpu_type] = totals.get(node.gpu_type, 0) + node.gpus
+        for gpu_type, n in sorted(totals.items()):
+            total.add_metric([gpu_type], n)
+        yield total
+        queue = GaugeMetricFamily("gigawatt_queue_length", "Queued jobs", labels=["tier"])
+        for tier in Tier:
+            queue.add_metric([tier.value], queued.get(tier.value, 0))
+        yield queue
+        jobs = GaugeMetricFamily("gigawatt_jobs", "Jobs by state", labels=["state"])
+        for state in JobStatus:
+            jobs.add_metric([state.value], states.get(state.value, 0))
+        yield jobs
+        money = CounterMetricFamily(
+            "gigawatt_revenue_usd", "Revenue booked (external usage)", labels=["tier"]
+        )
+        for tier in Tier:
+            if tier.external:
+                money.add_metric([tier.value], float(revenue.get(tier.value, 0)))
+        yield money
+        watts = GaugeMetricFamily(
+            "gigawatt_site_power_kw", "IT power of allocated GPUs", labels=["site"]
+        )
+        cap = GaugeMetricFamily("gigawatt_site_power_cap_kw", "IT power budget", labels=["site"])
+        for spec in p.fleet.sites:
+            watts.add_metric([spec.name], power.get(spec.name, 0.0))
+            cap.add_metric([spec.name], spec.it_power_mw * 1000.0)
+        yield watts
+        yield cap
+
+
+def registry_for(platform: Platform) -> CollectorRegistry:
+    """A fresh registry with the control-plane collector registered."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ControlPlaneCollector(platform))
+    return registry

@@ -1,0 +1,71 @@
+"""Restart safety: take over the attempts another (or a dead) control loop was running.
+
+For every attempt that holds GPUs:
+
+- never launched (``starting`` without a backend handle): the attempt fails, nothing ran, the
+  job goes back to ``queued``;
+- ``backend.adopt(handle)`` is True: the process still runs; the loop keeps polling it and
+  bills it in full when it ends (its GPUs were held all along);
+- otherwise the process is gone: the attempt is billed up to its last heartbeat and ends —
+  with the exit status the backend still knows (it finished while we were down), or failed
+  as lost; a job being preempted or cancelled ends as it would have.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.orm import Session
+
+from gigawatt.backends.base import ExitStatus
+from gigawatt.core.tiers import JobStatus
+from gigawatt.services.lifecycle import Outcome, finish_attempt, handle_of, outcome_of
+from gigawatt.services.platform import Platform
+from gigawatt.store.models import AttemptModel, JobModel
+from gigawatt.store.repositories import attempts as attempts_repo
+
+log = logging.getLogger(__name__)
+
+LOST_REASON = "lost: the control plane restarted and the job's processes were gone"
+
+
+def reconcile(platform: Platform, session: Session) -> dict[str, int]:
+    """Adopt or end every active attempt; returns counts ``{adopted, ended, requeued}``."""
+    counts = {"adopted": 0, "ended": 0, "requeued": 0}
+    for attempt, job in attempts_repo.active_attempts(session):
+        handle = handle_of(attempt)
+        if handle is None:
+            outcome = Outcome("failed", JobStatus.QUEUED, "never launched; requeued")
+            finish_attempt(platform, session, attempt, job, attempt.last_heartbeat_at, outcome)
+            counts["requeued"] += 1
+            continue
+        try:
+            adopted = platform.backend.adopt(handle)
+        except Exception:
+            log.exception("adopting job %s attempt %s failed", job.id, attempt.attempt)
+            adopted = False
+        if adopted:
+            counts["adopted"] += 1
+            continue
+        _end_lost(platform, session, attempt, job)
+        counts["ended"] += 1
+    if any(counts.values()):
+        log.info("reconciled attempts after takeover: %s", counts)
+    return counts
+
+
+def _end_lost(platform: Platform, session: Session, attempt: AttemptModel, job: JobModel) -> None:
+    status: ExitStatus | None = None
+    handle = handle_of(attempt)
+    if handle is not None:
+        try:
+            status = platform.backend.poll(handle)
+        except Exception:
+            log.exception("polling lost job %s attempt %s failed", job.id, attempt.attempt)
+    if status is not None and status.signalled and status.reason in ("lost", "killed"):
+        status = None
+    outcome = outcome_of(attempt, job, status)
+    if status is None and outcome.job_status is JobStatus.FAILED and attempt.stop_reason is None:
+        outcome = Outcome("failed", JobStatus.FAILED, LOST_REASON)
+    code = None if status is None else status.exit_code
+    finish_attempt(platform, session, attempt, job, attempt.last_heartbeat_at, outcome, code)
