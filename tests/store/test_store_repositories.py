@@ -96,7 +96,7 @@ def test_terminal_states_are_final(sessions: sessionmaker[Session]) -> None:
             jobs.transition(s, "job_1", target, T0 + 1)
     with transaction(sessions) as s:
         assert jobs.get_job(s, "job_1").status == "succeeded"
-        with pytest.raises(Conflict, match="cannot go from succeeded|terminal"):
+        with pytest.raises(Conflict, match="terminal"):
             jobs.transition(s, "job_1", JobStatus.QUEUED, T0)
         with pytest.raises(NotFound):
             jobs.transition(s, "job_x", JobStatus.QUEUED, T0)
@@ -154,7 +154,7 @@ def test_usage_key_is_unique_in_the_database(sessions: sessionmaker[Session]) ->
                 amount_usd=Decimal("0.1"),
                 period="2026-11",
                 created_at=T0,
-            )  # fmt: skip
+            )
         )
         s.flush()
 
