@@ -9,7 +9,7 @@ command line can show a progress bar without this module doing any I/O. Results 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,14 +107,24 @@ def monte_carlo(
     catalogue: Catalogue | None = None,
     progress: Progress | None = None,
     chunk_size: int = DEFAULT_CHUNK,
+    only: Collection[str] | None = None,
 ) -> MonteCarloResult:
-    """Value ``draws`` random variants of ``scenario``; deterministic for a given ``seed``."""
+    """Value ``draws`` random variants of ``scenario``; deterministic for a given ``seed``.
+
+    ``only`` restricts the draws to the named inputs (the others stay at their base values).
+    """
     if not 1 <= draws <= MAX_DRAWS:
         raise InvalidInput(f"got {draws}; allowed: a whole number from 1 to {MAX_DRAWS}", "draws")
     if chunk_size < 1:
         raise InvalidInput(f"got {chunk_size}; allowed: a whole number >= 1", "chunk_size")
     r = scenario if isinstance(scenario, Resolved) else resolve(scenario, catalogue)
     inputs = uncertain_inputs(r)
+    if only is not None:
+        unknown = sorted(set(only) - {u.name for u in inputs})
+        if unknown:
+            known = ", ".join(u.name for u in inputs)
+            raise InvalidInput(f"{unknown[0]!r} is not uncertain here; allowed: {known}", "only")
+        inputs = [u for u in inputs if u.name in only]
     samples = {k: np.empty(draws, dtype=np.float64) for k in OUTPUTS}
     n_chunks = -(-draws // chunk_size)
     streams = np.random.SeedSequence(seed).spawn(n_chunks)

@@ -223,6 +223,11 @@ def _explain(err: ErrorDetails, catalogue: Catalogue | None) -> InvalidInput:
         return InvalidInput("is required", where)
     got = err.get("input")
     msg = str(err["msg"]).removeprefix("Value error, ")
+    if "[key]" in loc:
+        at = loc.index("[key]")
+        where = ".".join(loc[: at - 1])
+        msg = f"unknown key {loc[at - 1]!r} ({msg})"
+        kind = "key"
     if kind.startswith(("greater", "less", "finite")):
         msg = f"{got!r} is out of range"
     elif kind.endswith(("_parsing", "_type")):
