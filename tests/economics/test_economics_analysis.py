@@ -73,7 +73,7 @@ def test_monte_carlo_percentiles_are_sane() -> None:
     for name in ("revenue_usd", "operating_income_usd", "eps_uplift_usd", "npv_usd"):
         assert pct[name]["p5"] < pct[name]["p50"] < pct[name]["p95"]
     assert pct["revenue_usd"]["p5"] < base["revenue_usd"] < pct["revenue_usd"]["p95"]
-    assert 2.0 < pct["eps_uplift_usd"]["p5"] and pct["eps_uplift_usd"]["p95"] < 7.0
+    assert pct["eps_uplift_usd"]["p5"] > 2.0 and pct["eps_uplift_usd"]["p95"] < 7.0
     doc = mc.to_dict()
     assert doc["draws"] == 50_000 and 0.0 <= doc["probability_operating_loss"] <= 1.0
     assert doc["inputs"]["power_price_per_mwh"]["dist"] == "lognormal"

@@ -130,7 +130,8 @@ def _income(out: dict[str, FloatArray], revenue: FloatArray, x: Inputs) -> None:
     oi = revenue - costs
     out["operating_income_usd"] = oi
     safe = np.where(revenue > 0, revenue, 1.0)
-    out["operating_margin"] = np.where(revenue > 0, oi / safe, 0.0)
+    with np.errstate(over="ignore"):  # a vanishing revenue has an unbounded margin
+        out["operating_margin"] = np.where(revenue > 0, oi / safe, 0.0)
     out["tax_usd"] = _a(x, "tax_rate") * oi
     out["net_income_usd"] = oi - out["tax_usd"]
     out["eps_uplift_usd"] = out["net_income_usd"] / _a(x, "diluted_shares")

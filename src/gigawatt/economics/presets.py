@@ -93,7 +93,7 @@ def preset_layer(name: str) -> Layer:
     """The values and sources of the packaged preset ``name``."""
     if name not in preset_names():
         known = ", ".join(preset_names())
-        raise InvalidInput(f"unknown preset {name!r}; known presets: {known}", "preset")
+        raise InvalidInput(f"unknown preset {name!r}; allowed: {known}", "preset")
     text = (
         resources.files("gigawatt.economics")
         .joinpath(f"presets/{name}.yaml")
