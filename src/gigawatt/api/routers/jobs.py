@@ -1,0 +1,78 @@
+"""``/v1/jobs``: submit, list, show, cancel, logs. A tenant sees only its own jobs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from gigawatt.api.deps import CallerDep, PlatformDep
+from gigawatt.api.schemas import JobIn, JobOut, LogsOut
+from gigawatt.core.tiers import JobStatus
+from gigawatt.services import jobs
+from gigawatt.services.views import JobView
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+JobId = Annotated[str, Query(max_length=64)]
+
+
+def job_out(view: JobView) -> JobOut:
+    """Response body of a job."""
+    return JobOut.model_validate(asdict(view))
+
+
+@router.post("", status_code=201, response_model=JobOut)
+def submit_job(body: JobIn, platform: PlatformDep, caller: CallerDep) -> JobOut:
+    """Queue a job. A job that could never run is refused here (422), never queued forever."""
+    spec = jobs.JobSpec(
+        name=body.name,
+        command=tuple(body.command),
+        gpus=body.gpus,
+        gpu_type=body.gpu_type,
+        tier=body.tier,
+        max_runtime_s=body.max_runtime_s,
+        env=dict(body.env),
+        priority=body.priority,
+    )
+    return job_out(jobs.submit(platform, caller, spec))
+
+
+@router.get("", response_model=list[JobOut])
+def list_jobs(
+    platform: PlatformDep,
+    caller: CallerDep,
+    status: JobStatus | None = None,
+    tenant_id: Annotated[str | None, Query(max_length=64)] = None,
+    tenant: Annotated[str | None, Query(max_length=64, description="alias of tenant_id")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[JobOut]:
+    """The caller's jobs, newest first (admin: every tenant's, or ``tenant_id``'s)."""
+    views = jobs.list_jobs(platform, caller, status, tenant_id or tenant, limit)
+    return [job_out(v) for v in views]
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: str, platform: PlatformDep, caller: CallerDep) -> JobOut:
+    """One job with its attempts (404 for another tenant's job)."""
+    return job_out(jobs.get_job(platform, caller, job_id))
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut)
+def cancel_job(job_id: str, platform: PlatformDep, caller: CallerDep) -> JobOut:
+    """Cancel: a queued job at once; a running one gets SIGTERM, then SIGKILL after the grace
+    period, and ends ``cancelled`` (``cancel_requested`` is true meanwhile)."""
+    return job_out(jobs.cancel(platform, caller, job_id))
+
+
+@router.get("/{job_id}/logs", response_model=LogsOut)
+def job_logs(
+    job_id: str,
+    platform: PlatformDep,
+    caller: CallerDep,
+    attempt: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+) -> LogsOut:
+    """Captured output of the latest attempt (or of ``attempt``)."""
+    number, text = jobs.logs(platform, caller, job_id, attempt)
+    return LogsOut(job_id=job_id, attempt=number, logs=text)
