@@ -1,0 +1,150 @@
+"""The actor that runs one rank of an attempt on its Ray node (this code runs on that node).
+
+One detached actor per rank lives in its placement-group bundle and is the parent of the
+rank's process, so it knows the exit code however long the control plane is away. The
+process is started in a new session (its own process group, so signals reach everything it
+spawns) through a small exec shim that asks the kernel to SIGKILL it should the actor die
+(``PR_SET_PDEATHSIG``, Linux): when a node is lost, its jobs do not linger. Output (stdout
+and stderr, merged) goes to ``rank-<r>.log`` in a per-attempt directory on the node, which is
+also the job's working directory; the backend reads it back with :meth:`RankActor.tail`.
+
+The job's environment: a small base built on the node (``PATH`` with the node's Python
+first, ``HOME``, ``LANG``...), then what the backend sends (the job's ``env`` and Gigawatt's
+variables), then Ray's ``CUDA_VISIBLE_DEVICES`` for the GPUs of this actor's bundle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from gigawatt.backends.launch_env import default_base_env
+from gigawatt.backends.layout import read_tail
+
+#: Runs as ``python -I -S -c SHIM <parent pid> <argv...>``: die with the parent, then exec.
+SHIM = """
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+except Exception:
+    pass
+if os.getppid() != int(sys.argv[1]):
+    os._exit(137)
+argv = sys.argv[2:]
+try:
+    os.execvp(argv[0], argv)
+except OSError as exc:
+    print(f"gigawatt: cannot run {argv[0]!r}: {exc.strerror}", file=sys.stderr, flush=True)
+    os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
+"""
+NOT_STARTED = "not started"
+
+
+def work_root() -> Path:
+    """Where ranks keep their logs on this node: ``$GIGAWATT_RAY_WORKDIR`` or the temp dir."""
+    base = os.environ.get("GIGAWATT_RAY_WORKDIR") or os.path.join(
+        tempfile.gettempdir(), "gigawatt-ray"
+    )
+    return Path(base)
+
+
+def free_port() -> int:
+    """A TCP port free on this node right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("", 0))
+        return int(sock.getsockname()[1])
+
+
+class RankActor:
+    """Runs and supervises one rank's process (instantiated by Ray as a detached actor)."""
+
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log: Path | None = None
+
+    def where(self, want_port: bool) -> dict[str, object]:
+        """This actor's node id, IP, Ray's GPU ids and CUDA_VISIBLE_DEVICES, and (for rank 0)
+        a free port for ``MASTER_PORT``."""
+        import ray
+
+        ctx = ray.get_runtime_context()
+        return {
+            "node_id": ctx.get_node_id(),
+            "ip": ray.util.get_node_ip_address(),  # type: ignore[no-untyped-call]
+            "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "pid": os.getpid(),
+            "port": free_port() if want_port else None,
+        }
+
+    def launch(self, argv: Sequence[str], env: Mapping[str, str], subdir: str) -> int:
+        """Start the rank's process; returns its pid (idempotent: a second call returns it)."""
+        if self.proc is not None:
+            return self.proc.pid
+        workdir = work_root() / subdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log = workdir / f"rank-{self.rank}.log"
+        full = default_base_env()
+        full.update(env)
+        cuda = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if cuda is not None:
+            full["CUDA_VISIBLE_DEVICES"] = cuda
+        cmd = [sys.executable, "-I", "-S", "-c", SHIM, str(os.getpid()), *argv]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=full,
+                cwd=workdir,
+                start_new_session=True,
+                close_fds=True,
+            )
+        return self.proc.pid
+
+    def status(self) -> int | str | None:
+        """The exit code (``-N``: killed by signal N), None while running, or
+        :data:`NOT_STARTED`."""
+        if self.proc is None:
+            return NOT_STARTED
+        return self.proc.poll()
+
+    def signal(self, signum: int) -> bool:
+        """Send ``signum`` to the rank's whole process group; False when it already ended."""
+        if self.proc is None or self.proc.poll() is not None:
+            return False
+        with contextlib.suppress(OSError):
+            os.killpg(self.proc.pid, signum)
+        return True
+
+    def kill(self, wait_s: float) -> int | str | None:
+        """SIGKILL the process group, wait up to ``wait_s`` for the exit; returns :meth:`status`."""
+        if self.proc is None:
+            return NOT_STARTED
+        with contextlib.suppress(OSError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=wait_s)
+        return self.proc.poll()
+
+    def tail(self, limit: int) -> str:
+        """At most the last ``limit`` bytes of the rank's output ('' when none)."""
+        return read_tail(self.log, limit) if self.log is not None else ""
+
+    def cleanup(self) -> None:
+        """Remove the log (the backend has a copy) and the directory if it is left empty."""
+        if self.log is None:
+            return
+        with contextlib.suppress(OSError):
+            self.log.unlink()
+        with contextlib.suppress(OSError):
+            self.log.parent.rmdir()
