@@ -220,28 +220,17 @@ def test_list_presets() -> None:
     assert "jpm-meta-2026" in result.stdout.split()
 
 
-def _bad_files(tmp: Path) -> dict[str, list[str]]:
-    files = {
-        "unknown.yaml": "pue: 1.1\ncolour: red\n",
-        "malformed.yaml": "pue: [1.1\n",
-        "list.yaml": "- 1\n- 2\n",
-        "badvalue.yaml": "utilization: 2\n",
-        "badsource.yaml": "pue: {value: 1.1, sauce: x}\n",
-        "sim.json": "{not json",
-        "simrange.json": '{"utilization": 1.7}',
-    }
-    for name, text in files.items():
-        (tmp / name).write_text(text)
-    return {
-        "unknown key": ["--scenario", str(tmp / "unknown.yaml"), "colour"],
-        "malformed yaml": ["--scenario", str(tmp / "malformed.yaml"), "scenario"],
-        "not a mapping": ["--scenario", str(tmp / "list.yaml"), "mapping"],
-        "bad value in file": ["--scenario", str(tmp / "badvalue.yaml"), "utilization"],
-        "bad value wrapper": ["--scenario", str(tmp / "badsource.yaml"), "sauce"],
-        "missing file": ["--scenario", str(tmp / "none.yaml"), "scenario"],
-        "bad sim json": ["--from-sim", str(tmp / "sim.json"), "from_sim"],
-        "sim out of range": ["--from-sim", str(tmp / "simrange.json"), "utilization"],
-    }
+#: case -> (flag, file name, file text or None for a missing file, text the error must contain)
+BAD_FILES = {
+    "unknown key": ("--scenario", "s.yaml", "pue: 1.1\ncolour: red\n", "colour"),
+    "malformed yaml": ("--scenario", "s.yaml", "pue: [1.1\n", "scenario"),
+    "not a mapping": ("--scenario", "s.yaml", "- 1\n- 2\n", "mapping"),
+    "bad value in file": ("--scenario", "s.yaml", "utilization: 2\n", "utilization"),
+    "bad value wrapper": ("--scenario", "s.yaml", "pue: {value: 1.1, sauce: x}\n", "sauce"),
+    "missing file": ("--scenario", "none.yaml", None, "scenario"),
+    "bad sim json": ("--from-sim", "sim.json", "{not json", "from_sim"),
+    "sim out of range": ("--from-sim", "sim.json", '{"utilization": 1.7}', "utilization"),
+}
 
 
 BAD_FLAGS = [
@@ -285,9 +274,12 @@ def test_bad_flags_exit_2_with_one_line(args: list[str], field: str) -> None:
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("case", sorted(_bad_files(Path("/tmp")).keys()))
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_bad_files_exit_2_with_one_line(case: str, tmp_path: Path) -> None:
-    flag, path, needle = _bad_files(tmp_path)[case]
+    flag, name, text, needle = BAD_FILES[case]
+    path = str(tmp_path / name)
+    if text is not None:
+        Path(path).write_text(text, encoding="utf-8")
     result = run(flag, path)
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
