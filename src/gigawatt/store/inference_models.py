@@ -30,6 +30,8 @@ class InferenceModelModel(Base):
     upstream_url: Mapped[str | None] = mapped_column(String(2048))
     #: The model's name at the upstream (defaults to ``id``).
     upstream_model: Mapped[str | None] = mapped_column(String(256))
+    #: Sent as ``Authorization: Bearer …`` to the upstream (never shown by the API).
+    upstream_api_key: Mapped[str | None] = mapped_column(String(512))
     model_path: Mapped[str | None] = mapped_column(String(4096))
     price_input_per_million: Mapped[Decimal] = mapped_column(MicroDollars)
     price_output_per_million: Mapped[Decimal] = mapped_column(MicroDollars)
@@ -48,9 +50,15 @@ class DeploymentModel(Base):
     gpu_type: Mapped[str] = mapped_column(String(32))
     tier: Mapped[str] = mapped_column(String(16))
     replicas: Mapped[int] = mapped_column(Integer)
+    max_batch_size: Mapped[int] = mapped_column(Integer, default=8)
     status: Mapped[str] = mapped_column(String(16), index=True)
-    #: SHA-256 of the secret replicas present when they register their URL.
-    token_hash: Mapped[str] = mapped_column(String(64))
+    #: Where replicas register (``…/v1/deployments/<id>/replicas`` of a gateway).
+    register_url: Mapped[str] = mapped_column(String(2048))
+    #: The secret a replica presents (``X-Replica-Token``) when it registers its URL.
+    replica_token: Mapped[str] = mapped_column(String(64))
+    #: Replica jobs that ended before registering (the deployment fails at a limit).
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[float] = mapped_column(Double)
 
 

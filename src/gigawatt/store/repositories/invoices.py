@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from gigawatt.billing.invoices import Invoice
 from gigawatt.core.errors import NotFound
 from gigawatt.store.models import CreditModel, InvoiceLineModel, InvoiceModel, UsageRecordModel
-from gigawatt.store.repositories.ids import new_id
+from gigawatt.store.repositories.ids import looks_like_id, new_id
 
 
 def uninvoiced_usage(session: Session, period: str) -> Sequence[UsageRecordModel]:
@@ -93,6 +93,8 @@ def list_invoices(
     session: Session, tenant_id: str | None = None, period: str | None = None
 ) -> Sequence[InvoiceModel]:
     """Invoices newest period first."""
+    if tenant_id is not None and not looks_like_id(tenant_id):
+        return []
     query = select(InvoiceModel).order_by(
         InvoiceModel.period.desc(), InvoiceModel.tenant_id, InvoiceModel.sequence
     )
@@ -105,7 +107,7 @@ def list_invoices(
 
 def get_invoice(session: Session, invoice_id: str, tenant_id: str | None = None) -> InvoiceModel:
     """The invoice; :class:`NotFound` if absent or another tenant's."""
-    row = session.get(InvoiceModel, invoice_id)
+    row = session.get(InvoiceModel, invoice_id) if looks_like_id(invoice_id) else None
     if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
         raise NotFound(f"no invoice {invoice_id!r}")
     return row

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from gigawatt.core.errors import Conflict, NotFound
 from gigawatt.core.tiers import JobStatus
 from gigawatt.store.models import JobModel
+from gigawatt.store.repositories.ids import looks_like_id
 
 Q, S, R, P = JobStatus.QUEUED, JobStatus.STARTING, JobStatus.RUNNING, JobStatus.PREEMPTED
 OK, FAIL, CANCEL = JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED
@@ -40,7 +41,7 @@ def insert_job(session: Session, row: JobModel) -> JobModel:
 
 def get_job(session: Session, job_id: str, tenant_id: str | None = None) -> JobModel:
     """The job; :class:`NotFound` if absent or (``tenant_id`` given) another tenant's."""
-    row = session.get(JobModel, job_id)
+    row = session.get(JobModel, job_id) if looks_like_id(job_id) else None
     if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
         raise NotFound(f"no job {job_id!r}")
     return row
@@ -53,6 +54,8 @@ def list_jobs(
     limit: int = 100,
 ) -> Sequence[JobModel]:
     """Jobs newest first, optionally of one tenant and one status."""
+    if tenant_id is not None and not looks_like_id(tenant_id):
+        return []
     query = select(JobModel).order_by(JobModel.submitted_at.desc(), JobModel.id).limit(limit)
     if tenant_id is not None:
         query = query.where(JobModel.tenant_id == tenant_id)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from gigawatt.core.errors import Conflict, NotFound
 from gigawatt.store.models import ApiKeyModel, ReservationModel, TenantModel
-from gigawatt.store.repositories.ids import new_id
+from gigawatt.store.repositories.ids import looks_like_id, new_id
 
 
 def create_tenant(session: Session, name: str, kind: str, now: float) -> TenantModel:
@@ -28,7 +28,7 @@ def create_tenant(session: Session, name: str, kind: str, now: float) -> TenantM
 
 def get_tenant(session: Session, tenant_id: str) -> TenantModel:
     """The tenant, or :class:`NotFound`."""
-    row = session.get(TenantModel, tenant_id)
+    row = session.get(TenantModel, tenant_id) if looks_like_id(tenant_id) else None
     if row is None:
         raise NotFound(f"no tenant {tenant_id!r}")
     return row
@@ -53,7 +53,7 @@ def add_key(
 
 def find_key(session: Session, key_id: str) -> ApiKeyModel | None:
     """The live (not revoked) key with this id."""
-    row = session.get(ApiKeyModel, key_id)
+    row = session.get(ApiKeyModel, key_id) if looks_like_id(key_id) else None
     return row if row is not None and row.revoked_at is None else None
 
 
@@ -85,7 +85,7 @@ def list_reservations(session: Session, tenant_id: str | None = None) -> Sequenc
 
 def delete_reservation(session: Session, tenant_id: str, reservation_id: str) -> None:
     """Remove a reservation; :class:`NotFound` if the tenant has no such reservation."""
-    row = session.get(ReservationModel, reservation_id)
+    row = session.get(ReservationModel, reservation_id) if looks_like_id(reservation_id) else None
     if row is None or row.tenant_id != tenant_id:
         raise NotFound(f"no reservation {reservation_id!r} for tenant {tenant_id!r}")
     session.delete(row)

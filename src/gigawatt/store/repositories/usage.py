@@ -23,6 +23,7 @@ from gigawatt.store.models import (
     LedgerTransactionModel,
     UsageRecordModel,
 )
+from gigawatt.store.repositories.ids import looks_like_id
 
 
 def add_usage(session: Session, records: Iterable[UsageRecord], now: float) -> list[UsageRecord]:
@@ -85,6 +86,8 @@ def list_usage(
     limit: int = 1000,
 ) -> Sequence[UsageRecordModel]:
     """Usage records, oldest first, filtered by tenant, job and period."""
+    if any(v is not None and not looks_like_id(v) for v in (tenant_id, job_id)):
+        return []
     query = select(UsageRecordModel).order_by(UsageRecordModel.start_ts, UsageRecordModel.id)
     if tenant_id is not None:
         query = query.where(UsageRecordModel.tenant_id == tenant_id)
