@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from conftest import Api
 
 GOOD: dict[str, Any] = {
@@ -109,9 +110,7 @@ RAW = [
 @pytest.mark.parametrize("raw", RAW, ids=range(len(RAW)))
 def test_malformed_json_is_4xx(api: Api, raw: bytes) -> None:
     _, a = api.tenant("a")
-    r = api.client.post(
-        "/v1/jobs", content=raw, headers={**a, "Content-Type": "application/json"}
-    )
+    r = api.client.post("/v1/jobs", content=raw, headers={**a, "Content-Type": "application/json"})
     _assert_error(r, 400, 422)
 
 
