@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,7 @@ def _overlaps(attempts: list[AttemptModel]) -> list[str]:
     bad = []
     for gpu, spans in by_gpu.items():
         spans.sort()
-        for (s1, e1, j1), (s2, _e2, j2) in zip(spans, spans[1:], strict=False):
+        for (s1, e1, j1), (s2, _e2, j2) in itertools.pairwise(spans):
             if s2 < e1:
                 bad.append(f"{gpu}: {j1} [{s1}, {e1}) overlaps {j2} from {s2}")
     return bad
