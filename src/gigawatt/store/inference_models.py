@@ -4,7 +4,7 @@ Invariants enforced by the database itself:
 
 - ``token_usage.idempotency_key`` is unique: one usage record per request, whatever retries
   or races happen between the gateway's code paths and processes;
-- ``inference_counters`` has primary key ``(scope, subject, window)``: counters are updated
+- ``inference_counters`` has primary key ``(scope, subject, bucket)``: counters are updated
   with atomic upserts, so every gateway process sharing the database sees and enforces the
   same numbers that metering writes;
 - ``inference_replicas.job_id`` is unique: one replica per service job.
@@ -116,7 +116,7 @@ class InferenceLimitModel(Base):
 class InferenceCounterModel(Base):
     """Requests, tokens and spend of a tenant or key in one window.
 
-    ``window`` is ``m<minute index>`` (requests and tokens, for rate limits) or the invoice
+    ``bucket`` is ``m<minute index>`` (requests and tokens, for rate limits) or the invoice
     period ``YYYY-MM`` (spend, for budgets). Metering and admission read and write these rows.
     """
 
@@ -124,7 +124,7 @@ class InferenceCounterModel(Base):
 
     scope: Mapped[str] = mapped_column(String(8), primary_key=True)
     subject: Mapped[str] = mapped_column(String(40), primary_key=True)
-    window: Mapped[str] = mapped_column(String(24), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(24), primary_key=True)
     requests: Mapped[int] = mapped_column(BigInteger, default=0)
     tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     spend_usd: Mapped[Decimal] = mapped_column(MicroDollars, default=Decimal(0))

@@ -1,0 +1,155 @@
+"""Token metering hooks: admission against limits, and one usage record per request.
+
+Both sides use the same rows of ``inference_counters``: :func:`admit` reads the spend of the
+period and the tokens of the minute (and counts the request when a requests/min limit is set),
+and :func:`record` writes the request's usage record, adds its tokens and amount to those
+counters and posts it to the ledger, all in one transaction and only if the record's
+idempotency key is new. A second write for the same request changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from sqlalchemy.orm import Session
+
+from gigawatt.billing.ledger import TenantKind, post_token_usage
+from gigawatt.billing.prices import ModelPrice
+from gigawatt.core.clock import Clock
+from gigawatt.inference import repo
+from gigawatt.inference.limits import (
+    NO_LIMITS,
+    Limits,
+    Subject,
+    check_usage,
+    minute_window,
+    period_window,
+    too_many_requests,
+)
+from gigawatt.metering.records import TokenUsage
+from gigawatt.metering.tokens import meter_tokens
+from gigawatt.store.repositories.usage import post
+
+Status = Literal["completed", "client_disconnected", "upstream_error"]
+
+
+class Caller(Protocol):
+    """Who is calling (the control plane's ``Principal`` satisfies this)."""
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the caller holds the admin key."""
+        ...
+
+    @property
+    def tenant_id(self) -> str | None:
+        """The caller's tenant (None for the admin)."""
+        ...
+
+    @property
+    def tenant_kind(self) -> str | None:
+        """``internal`` or ``external``."""
+        ...
+
+    @property
+    def key_id(self) -> str | None:
+        """The id of the API key used."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a request ended and the tokens to bill (zero for an upstream error)."""
+
+    status: Status
+    prompt_tokens: int
+    completion_tokens: int
+    reason: str = ""
+
+
+def subjects_of(tenant_id: str, key_id: str | None) -> list[Subject]:
+    """The tenant and (if any) the key a request counts against."""
+    found = [Subject("tenant", tenant_id)]
+    if key_id is not None:
+        found.append(Subject("key", key_id))
+    return found
+
+
+class LimitCache:
+    """Limits per subject, read from the database at most every ``ttl_s`` seconds.
+
+    Changing a limit takes effect in every process within ``ttl_s``; the counters themselves
+    are never cached.
+    """
+
+    def __init__(self, clock: Clock, ttl_s: float = 1.0) -> None:
+        self._clock = clock
+        self._ttl_s = ttl_s
+        self._entries: dict[Subject, tuple[float, Limits]] = {}
+
+    def get(
+        self, subjects: list[Subject], load: Callable[[list[Subject]], dict[Subject, Limits]]
+    ) -> dict[Subject, Limits]:
+        """Limits of ``subjects`` (``NO_LIMITS`` where none are set)."""
+        now = self._clock.now()
+        stale = [
+            s for s in subjects if now - self._entries.get(s, (-1e18, NO_LIMITS))[0] > self._ttl_s
+        ]
+        if stale:
+            loaded = load(stale)
+            if len(self._entries) > 100_000:
+                self._entries.clear()
+            for subject in stale:
+                self._entries[subject] = (now, loaded.get(subject, NO_LIMITS))
+        return {s: self._entries[s][1] for s in subjects}
+
+    def forget(self, subject: Subject) -> None:
+        """Drop a cached entry (after this process changed it)."""
+        self._entries.pop(subject, None)
+
+
+def admit(session: Session, limits: dict[Subject, Limits], at: float) -> None:
+    """Refuse the request (402/429) if any subject is at a limit; else count it where needed."""
+    limited = [s for s, lim in limits.items() if not lim.empty]
+    if not limited:
+        return
+    minute = minute_window(at)
+    used = repo.read_usage(session, limited, period_window(at), minute)
+    for subject in limited:
+        check_usage(subject, limits[subject], used[subject], at)
+    for subject in limited:
+        rpm = limits[subject].requests_per_minute
+        if rpm is not None and not repo.admit_request(session, subject, minute, rpm):
+            raise too_many_requests(subject, limits[subject], at)
+
+
+def record(
+    session: Session,
+    request_id: str,
+    caller: Caller,
+    price: ModelPrice,
+    outcome: Outcome,
+    at: float,
+) -> TokenUsage | None:
+    """Write the request's usage once; returns it, or None if it was already written."""
+    tenant = caller.tenant_id or ""
+    usage = meter_tokens(
+        request_id,
+        tenant,
+        caller.key_id,
+        price,
+        outcome.prompt_tokens,
+        outcome.completion_tokens,
+        at,
+    )
+    if not repo.insert_usage(session, usage, outcome.status, outcome.reason):
+        return None
+    if usage.total_tokens or usage.amount_usd:
+        windows = [minute_window(at), usage.period]
+        repo.add_to_counters(session, subjects_of(tenant, caller.key_id), windows, usage)
+    if usage.amount_usd > 0:
+        kind: TenantKind = "internal" if caller.tenant_kind == "internal" else "external"
+        post(session, post_token_usage(usage, kind))
+    return usage

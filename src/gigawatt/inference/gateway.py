@@ -1,0 +1,301 @@
+"""The gateway: one OpenAI request in, one upstream call out, one usage record written.
+
+Steps of a request: authenticate (tenant and key), validate the body, find the model,
+admit it against budgets and rate limits (the persistent counters), pick a target (the
+upstream URL, or a ready replica of a deployment), forward it, and meter what came back.
+Database work runs in a worker thread so a slow transaction never stalls other streams.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gigawatt.core.errors import Forbidden, GigawattError
+from gigawatt.inference import accounting, repo, upstream
+from gigawatt.inference.accounting import Caller, LimitCache, Outcome
+from gigawatt.inference.balancer import Balancer
+from gigawatt.inference.errors import BadRequest, PassThrough, UpstreamError, validation_message
+from gigawatt.inference.limits import Limits, Subject
+from gigawatt.inference.registry import ModelCatalog, ModelEntry
+from gigawatt.inference.relay import MeteredStream, StreamRelay
+from gigawatt.inference.settings import InferenceDeps
+from gigawatt.inference.upstream import Target, Unreachable
+from gigawatt.inference.wire import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    InferenceRequest,
+    Kind,
+    usage_of,
+)
+from gigawatt.store.db import transaction
+
+T = TypeVar("T")
+_PATHS: dict[Kind, str] = {"chat": "chat/completions", "text": "completions"}
+
+
+@dataclass
+class Prepared:
+    """An admitted request, ready to forward."""
+
+    request_id: str
+    kind: Kind
+    caller: Caller
+    entry: ModelEntry
+    request: InferenceRequest
+    payload: dict[str, Any]
+    tried: set[str] = field(default_factory=set)
+
+
+def parse_body(body: bytes, kind: Kind) -> tuple[InferenceRequest, dict[str, Any]]:
+    """The validated request and the raw JSON object (to forward); :class:`BadRequest`."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise BadRequest("request body must be a JSON object")
+    model = ChatCompletionRequest if kind == "chat" else CompletionRequest
+    try:
+        parsed: InferenceRequest = model.model_validate(payload)
+    except ValidationError as exc:
+        message, param = validation_message(exc)
+        raise BadRequest(message, param) from None
+    return parsed, payload
+
+
+class Gateway:
+    """Serves the OpenAI endpoints of one process (see :mod:`gigawatt.inference.router`)."""
+
+    def __init__(self, deps: InferenceDeps) -> None:
+        self.deps = deps
+        ttl = deps.settings.cache_ttl_s
+        self.catalog = ModelCatalog(deps.sessions, deps.clock, ttl)
+        self.balancer = Balancer(deps.sessions, deps.clock, ttl)
+        self.limit_cache = LimitCache(deps.clock, ttl)
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The shared upstream client (created on first use)."""
+        if self._http is None:
+            s = self.deps.settings
+            self._http = upstream.new_client(s.connect_timeout_s, s.read_timeout_s)
+        return self._http
+
+    async def aclose(self) -> None:
+        """Close upstream connections."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def db(self, fn: Callable[[], T]) -> T:
+        """Run blocking database work in a worker thread."""
+        return await anyio.to_thread.run_sync(fn)
+
+    # -- admission -------------------------------------------------------------------------
+
+    def _load_limits(self, subjects: list[Subject]) -> dict[Subject, Limits]:
+        with transaction(self.deps.sessions) as s:
+            return repo.read_limits(s, subjects)
+
+    def _prepare(
+        self,
+        authorization: str | None,
+        parsed: tuple[InferenceRequest, dict[str, Any]] | None,
+        error: GigawattError | None,
+        kind: Kind,
+    ) -> Prepared:
+        caller = self.deps.authenticate(authorization)
+        if caller.is_admin or caller.tenant_id is None:
+            raise Forbidden("inference is billed to a tenant: call it with a tenant's API key")
+        if error is not None or parsed is None:
+            raise error or BadRequest("empty request")
+        request, payload = parsed
+        entry = self.catalog.get(request.model)
+        if entry.local:
+            self.balancer.refresh()
+        subjects = accounting.subjects_of(caller.tenant_id, caller.key_id)
+        limits = self.limit_cache.get(subjects, self._load_limits)
+        if any(not lim.empty for lim in limits.values()):
+            now = self.deps.clock.now()
+            with transaction(self.deps.sessions) as s:
+                accounting.admit(s, limits, now)
+        prefix = "chatcmpl" if kind == "chat" else "cmpl"
+        return Prepared(f"{prefix}-{secrets.token_hex(12)}", kind, caller, entry, request, payload)
+
+    async def admit(self, request: Request, kind: Kind) -> Prepared:
+        """Authenticate, validate and admit (raises a 4xx :class:`GigawattError`)."""
+        body = await request.body()
+        parsed: tuple[InferenceRequest, dict[str, Any]] | None = None
+        error: GigawattError | None = None
+        if len(body) > self.deps.settings.max_body_bytes:
+            error = BadRequest(f"request body over {self.deps.settings.max_body_bytes} bytes")
+        else:
+            try:
+                parsed = parse_body(body, kind)
+            except BadRequest as exc:
+                error = exc
+        auth = request.headers.get("authorization")
+        return await self.db(lambda: self._prepare(auth, parsed, error, kind))
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def target(self, prep: Prepared) -> Target:
+        """Where to send the request now (a replica not yet tried, or the upstream URL)."""
+        entry = prep.entry
+        if not entry.local:
+            assert entry.upstream_url is not None
+            return Target(entry.upstream_url, entry.upstream_model, entry.upstream_api_key)
+        replica = self.balancer.pick(entry.id, frozenset(prep.tried))
+        if replica is None:
+            raise UpstreamError(
+                f"model {entry.id} has no ready replica; create a deployment "
+                "(POST /v1/deployments) or wait for its replicas to start",
+                503,
+                "model_not_ready",
+            )
+        return Target(replica.base_url, entry.id, None, replica.id, worker=True)
+
+    def upstream_body(self, prep: Prepared, target: Target) -> bytes:
+        """The body sent upstream: the client's, with the upstream's model name and, when
+        streaming, usage requested (continuously from Gigawatt's workers)."""
+        payload = dict(prep.payload)
+        payload["model"] = target.model
+        if prep.request.stream:
+            options = dict(payload.get("stream_options") or {})
+            options["include_usage"] = True
+            if target.worker:
+                options["continuous_usage_stats"] = True
+            payload["stream_options"] = options
+        return json.dumps(payload, separators=(",", ":")).encode()
+
+    def track(self, target: Target, delta: int) -> None:
+        """Count a request in flight on a replica (for least-loaded balancing)."""
+        if target.replica_id is None:
+            return
+        for replica in self.balancer.replicas():
+            if replica.id == target.replica_id:
+                replica.inflight = max(0, replica.inflight + delta)
+
+    # -- metering --------------------------------------------------------------------------
+
+    async def meter(self, prep: Prepared, outcome: Outcome) -> None:
+        """Write the request's usage record (once; a repeat is ignored by its key)."""
+
+        def write() -> None:
+            price = prep.entry.price
+            with transaction(self.deps.sessions) as s:
+                accounting.record(
+                    s, prep.request_id, prep.caller, price, outcome, self.deps.clock.now()
+                )
+
+        with anyio.CancelScope(shield=True):
+            await self.db(write)
+
+    async def fail(self, prep: Prepared, exc: GigawattError) -> None:
+        """Meter an upstream failure (nothing billed, the reason kept)."""
+        await self.meter(prep, Outcome("upstream_error", 0, 0, exc.message[:2000]))
+
+    # -- forwarding ------------------------------------------------------------------------
+
+    async def complete(self, prep: Prepared) -> Response:
+        """Forward a non-streaming request and meter its ``usage``."""
+        status, raw = await self._call(prep)
+        if status >= 400:
+            error = upstream_status_error(status, raw)
+            await self.fail(prep, error)
+            raise error
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            error = UpstreamError("upstream answered with a body that is not JSON")
+            await self.fail(prep, error)
+            raise error from None
+        usage = usage_of(body)
+        if usage is None:
+            outcome = Outcome("completed", 0, 0, "upstream reported no usage; nothing billed")
+        else:
+            outcome = Outcome("completed", usage.prompt_tokens, usage.completion_tokens)
+        if prep.entry.upstream_model != prep.entry.id and isinstance(body, dict):
+            body["model"] = prep.entry.id
+            raw = json.dumps(body, separators=(",", ":")).encode()
+        await self.meter(prep, outcome)
+        headers = {"x-request-id": prep.request_id}
+        return Response(raw, media_type="application/json", headers=headers)
+
+    async def _call(self, prep: Prepared) -> tuple[int, bytes]:
+        """POST to a target, trying other replicas while they cannot be reached."""
+        path = _PATHS[prep.kind]
+        while True:
+            target = self.target(prep)
+            self.track(target, +1)
+            try:
+                body = self.upstream_body(prep, target)
+                return await upstream.call(self.http, target, path, body)
+            except Unreachable as exc:
+                if target.replica_id is None:
+                    await self.fail(prep, exc)
+                    raise
+                self.balancer.mark_down(target.replica_id, exc.message)
+                prep.tried.add(target.replica_id)
+            except UpstreamError as exc:
+                await self.fail(prep, exc)
+                raise
+            finally:
+                self.track(target, -1)
+
+    async def stream(self, prep: Prepared) -> Response:
+        """Open the upstream stream (retrying other replicas) and relay it as SSE."""
+        path = _PATHS[prep.kind]
+        while True:
+            target = self.target(prep)
+            try:
+                response = await upstream.open_stream(
+                    self.http, target, path, self.upstream_body(prep, target)
+                )
+            except Unreachable as exc:
+                if target.replica_id is None:
+                    await self.fail(prep, exc)
+                    raise
+                self.balancer.mark_down(target.replica_id, exc.message)
+                prep.tried.add(target.replica_id)
+                continue
+            except UpstreamError as exc:
+                await self.fail(prep, exc)
+                raise
+            break
+        if response.status_code >= 400:
+            raw = await response.aread()
+            await response.aclose()
+            error = upstream_status_error(response.status_code, raw)
+            await self.fail(prep, error)
+            raise error
+        self.track(target, +1)
+        relay = StreamRelay(self, prep, target, response)
+        return MeteredStream(relay, {"x-request-id": prep.request_id, "cache-control": "no-cache"})
+
+
+def upstream_status_error(status: int, raw: bytes) -> GigawattError:
+    """The error for an upstream's HTTP error: its own 4xx relayed, anything else a 502."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        text = raw[:500].decode("utf-8", "replace")
+        body = {"error": {"message": f"upstream answered HTTP {status}: {text}"}}
+    if status in (400, 404, 413, 422, 429):
+        return PassThrough(status, body)
+    error = body.get("error")
+    detail = error.get("message") if isinstance(error, dict) else None
+    return UpstreamError(f"upstream answered HTTP {status}" + (f": {detail}" if detail else ""))

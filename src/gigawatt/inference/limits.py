@@ -1,0 +1,106 @@
+"""Budgets and rate limits: the pure rules (windows, decisions); the counters live in the store.
+
+- A **budget** caps what a tenant or a key spends on inference in an invoice period (a
+  calendar month, UTC). It is hard: once the period's spend reaches it, requests get HTTP 402
+  until the next period or a higher budget. Requests already admitted finish and are billed,
+  so spend can pass the budget by what was in flight when it was reached.
+- **Rate limits** count requests and tokens in fixed one-minute windows (UTC minutes). A
+  request over ``requests_per_minute`` is refused; once the minute's metered tokens reach
+  ``tokens_per_minute``, further requests are refused. Both answer HTTP 429 with
+  ``Retry-After`` set to the seconds left in the window.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from gigawatt.billing.periods import period_of
+from gigawatt.inference.errors import BudgetExceeded, RateLimited
+
+Scope = Literal["tenant", "key"]
+SCOPES: tuple[Scope, ...] = ("tenant", "key")
+WINDOW_S = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Limits of one tenant or key; ``None`` means unlimited."""
+
+    budget_usd: Decimal | None = None
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing is limited."""
+        return (
+            self.budget_usd is None
+            and self.requests_per_minute is None
+            and self.tokens_per_minute is None
+        )
+
+
+NO_LIMITS = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Who a counter or a limit belongs to: a tenant or an API key."""
+
+    scope: Scope
+    id: str
+
+    def describe(self) -> str:
+        """``tenant ten_…`` or ``API key …``."""
+        return f"tenant {self.id}" if self.scope == "tenant" else f"API key {self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a subject used: spend in the period, tokens in the current minute."""
+
+    spend_usd: Decimal = Decimal(0)
+    minute_tokens: int = 0
+
+
+def minute_window(at: float) -> str:
+    """The rate-limit window containing ``at``: ``m<minutes since the epoch>``."""
+    return f"m{math.floor(at / WINDOW_S)}"
+
+
+def seconds_left_in_minute(at: float) -> float:
+    """Seconds until the current window ends (what ``Retry-After`` says)."""
+    return WINDOW_S - (at % WINDOW_S)
+
+
+def period_window(at: float) -> str:
+    """The budget window containing ``at``: its invoice period ``YYYY-MM``."""
+    return period_of(at)
+
+
+def check_usage(subject: Subject, limits: Limits, used: Usage, at: float) -> None:
+    """Raise :class:`BudgetExceeded` or :class:`RateLimited` if ``used`` is at a limit."""
+    if limits.budget_usd is not None and used.spend_usd >= limits.budget_usd:
+        raise BudgetExceeded(
+            f"inference budget exhausted: {subject.describe()} has spent ${used.spend_usd} "
+            f"of its ${limits.budget_usd} budget for {period_window(at)}; "
+            "raise the budget or wait for the next period"
+        )
+    if limits.tokens_per_minute is not None and used.minute_tokens >= limits.tokens_per_minute:
+        raise RateLimited(
+            f"rate limit reached: {subject.describe()} used {used.minute_tokens} tokens this "
+            f"minute (limit {limits.tokens_per_minute} tokens/min)",
+            seconds_left_in_minute(at),
+        )
+
+
+def too_many_requests(subject: Subject, limits: Limits, at: float) -> RateLimited:
+    """The error for a request over ``requests_per_minute``."""
+    return RateLimited(
+        f"rate limit reached: {subject.describe()} is limited to "
+        f"{limits.requests_per_minute} requests/min",
+        seconds_left_in_minute(at),
+    )

@@ -1,0 +1,189 @@
+"""Relay an upstream SSE stream to the client while counting what it carries.
+
+The gateway always asks the upstream for usage, so the last chunk says the exact counts;
+Gigawatt's own workers also put the running usage on every chunk. The relay keeps the latest
+usage it saw and the number of content chunks, and writes the request's single usage record:
+
+- when the upstream finishes (``[DONE]``): ``completed``, the final usage;
+- when the client goes away mid-stream: ``client_disconnected``, what was generated so far
+  (the running usage, else the content chunks relayed, one token each);
+- when the upstream breaks or sends an error: ``upstream_error``, nothing billed.
+
+The usage chunk is passed to the client only if it asked for it (``include_usage``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from gigawatt.inference.accounting import Outcome
+from gigawatt.inference.errors import UpstreamError, error_body
+from gigawatt.inference.sse import DONE, SseParser, event
+from gigawatt.inference.wire import Usage, usage_of
+
+if TYPE_CHECKING:
+    from gigawatt.inference.gateway import Gateway, Prepared
+    from gigawatt.inference.upstream import Target
+
+
+def content_pieces(chunk: dict[str, Any]) -> int:
+    """How many choices of a chunk carry new text (one generated token each, at least)."""
+    count = 0
+    for choice in chunk.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        delta = choice.get("delta")
+        text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
+        if text:
+            count += 1
+    return count
+
+
+class StreamRelay:
+    """One streaming request: relays events and meters exactly once."""
+
+    def __init__(
+        self, gateway: Gateway, prep: Prepared, target: Target, response: httpx.Response
+    ) -> None:
+        self.gateway = gateway
+        self.prep = prep
+        self.target = target
+        self.response = response
+        self.usage: Usage | None = None
+        self.pieces = 0
+        self.client_usage = prep.request.include_usage()
+        opts = prep.request.stream_options
+        self.client_continuous = opts is not None and opts.continuous_usage_stats
+        self.rename = prep.entry.upstream_model != prep.entry.id
+        self.outcome: Outcome | None = None
+        self.finished = False
+
+    def _shape(self, data: str) -> bytes | None:
+        """The event to send for one upstream ``data`` string (None: send nothing)."""
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise UpstreamError("upstream sent an event that is not JSON") from None
+        if not isinstance(chunk, dict):
+            raise UpstreamError("upstream sent an event that is not a JSON object")
+        if "error" in chunk and "choices" not in chunk:
+            error = chunk.get("error")
+            message = error.get("message") if isinstance(error, dict) else None
+            raise UpstreamError(f"upstream failed mid-stream: {message or error}")
+        usage = usage_of(chunk)
+        if usage is not None:
+            self.usage = usage
+        self.pieces += content_pieces(chunk)
+        final_usage = not chunk.get("choices") and usage is not None
+        if final_usage and not self.client_usage:
+            return None
+        changed = self.rename
+        if self.rename:
+            chunk["model"] = self.prep.entry.id
+        if self.target.worker and not self.client_continuous and not final_usage:
+            if self.client_usage:
+                changed = changed or chunk.get("usage") is not None
+                chunk["usage"] = None
+            elif "usage" in chunk:
+                del chunk["usage"]
+                changed = True
+        return event(chunk) if changed else f"data: {data}\n\n".encode()
+
+    def _generated(self) -> Outcome:
+        """What to bill for a stream the client left."""
+        if self.usage is not None:
+            prompt, completion = self.usage.prompt_tokens, self.usage.completion_tokens
+        else:
+            prompt, completion = 0, self.pieces
+        reason = "client disconnected mid-stream; billed the tokens generated until then"
+        if self.usage is None:
+            reason += " (upstream reported no usage: content chunks counted, prompt not billed)"
+        return Outcome("client_disconnected", prompt, completion, reason)
+
+    async def run(self) -> AsyncIterator[bytes]:
+        """The client's event stream."""
+        parser = SseParser()
+        done = False
+        try:
+            async for raw in self.response.aiter_raw():
+                for data in parser.feed(raw):
+                    if data.strip() == "[DONE]":
+                        done = True
+                        break
+                    out = self._shape(data)
+                    if out is not None:
+                        yield out
+                if done:
+                    break
+            if not done:
+                raise UpstreamError("upstream closed the stream before [DONE]")
+            if self.usage is None:
+                self.outcome = Outcome(
+                    "completed",
+                    0,
+                    self.pieces,
+                    "upstream reported no usage: content chunks counted, prompt not billed",
+                )
+            else:
+                self.outcome = Outcome(
+                    "completed", self.usage.prompt_tokens, self.usage.completion_tokens
+                )
+            await self.gateway.meter(self.prep, self.outcome)
+            yield DONE
+        except UpstreamError as exc:
+            self.outcome = Outcome(
+                "upstream_error",
+                0,
+                0,
+                f"{exc.message}; {self.pieces} content chunks had been relayed, nothing billed",
+            )
+            await self.gateway.meter(self.prep, self.outcome)
+            yield event(error_body(502, exc.code, exc.message))
+        except httpx.HTTPError as exc:
+            message = f"upstream stream broke: {type(exc).__name__}"
+            self.outcome = Outcome(
+                "upstream_error",
+                0,
+                0,
+                f"{message}; {self.pieces} content chunks had been relayed, nothing billed",
+            )
+            await self.gateway.meter(self.prep, self.outcome)
+            yield event(error_body(502, "upstream_error", message))
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.finish()
+
+    async def finish(self) -> None:
+        """Close the upstream stream and, if nothing was metered yet (the client went away,
+        possibly before the stream even started), meter what was generated. Idempotent."""
+        if self.finished:
+            return
+        self.finished = True
+        self.gateway.track(self.target, -1)
+        await self.response.aclose()
+        if self.outcome is None:
+            self.outcome = self._generated()
+            await self.gateway.meter(self.prep, self.outcome)
+
+
+class MeteredStream(StreamingResponse):
+    """A streaming response that meters its request whatever happens to the connection."""
+
+    def __init__(self, relay: StreamRelay, headers: dict[str, str]) -> None:
+        super().__init__(relay.run(), media_type="text/event-stream", headers=headers)
+        self.relay = relay
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the stream; then make sure the request was metered and upstream closed."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.relay.finish()

@@ -1,0 +1,218 @@
+"""SQL of token metering, limits and counters (SQLite and PostgreSQL, atomic upserts).
+
+Every counter change is a single ``INSERT … ON CONFLICT DO UPDATE`` statement, so concurrent
+gateway processes never lose an increment; the request counter's upsert carries the limit in
+its ``WHERE`` and says whether it admitted the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from gigawatt.inference.limits import Limits, Subject, Usage
+from gigawatt.metering.records import TokenUsage
+from gigawatt.store.inference_models import (
+    InferenceCounterModel,
+    InferenceLimitModel,
+    TokenUsageModel,
+)
+
+_C = InferenceCounterModel
+
+
+def _insert(session: Session, table: Any) -> Any:
+    """A dialect-specific INSERT that supports ``on_conflict_*``."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def read_limits(session: Session, subjects: Sequence[Subject]) -> dict[Subject, Limits]:
+    """Limits set for any of ``subjects`` (those without a row are absent)."""
+    if not subjects:
+        return {}
+    query = select(InferenceLimitModel).where(
+        tuple_(InferenceLimitModel.scope, InferenceLimitModel.subject).in_(
+            [(s.scope, s.id) for s in subjects]
+        )
+    )
+    return {
+        Subject(row.scope, row.subject): Limits(  # type: ignore[arg-type]
+            row.budget_usd, row.requests_per_minute, row.tokens_per_minute
+        )
+        for row in session.scalars(query)
+    }
+
+
+def write_limits(session: Session, subject: Subject, limits: Limits, now: float) -> None:
+    """Set (replace) the limits of ``subject``."""
+    values = {
+        "budget_usd": limits.budget_usd,
+        "requests_per_minute": limits.requests_per_minute,
+        "tokens_per_minute": limits.tokens_per_minute,
+        "updated_at": now,
+    }
+    stmt = _insert(session, InferenceLimitModel).values(
+        scope=subject.scope, subject=subject.id, **values
+    )
+    stmt = stmt.on_conflict_do_update(index_elements=["scope", "subject"], set_=values)
+    session.execute(stmt)
+
+
+def list_limits(session: Session) -> list[tuple[Subject, Limits]]:
+    """Every subject with limits."""
+    rows = session.scalars(
+        select(InferenceLimitModel).order_by(InferenceLimitModel.scope, InferenceLimitModel.subject)
+    )
+    return [
+        (
+            Subject(row.scope, row.subject),  # type: ignore[arg-type]
+            Limits(row.budget_usd, row.requests_per_minute, row.tokens_per_minute),
+        )
+        for row in rows
+    ]
+
+
+def read_usage(
+    session: Session, subjects: Sequence[Subject], period: str, minute: str
+) -> dict[Subject, Usage]:
+    """Spend in ``period`` and tokens in ``minute`` of each subject (zero when no row)."""
+    keys = [(s.scope, s.id, w) for s in subjects for w in (period, minute)]
+    query = select(_C.scope, _C.subject, _C.bucket, _C.tokens, _C.spend_usd).where(
+        tuple_(_C.scope, _C.subject, _C.bucket).in_(keys)
+    )
+    spend: dict[Subject, Decimal] = {}
+    tokens: dict[Subject, int] = {}
+    for scope, subject_id, window, n_tokens, spent in session.execute(query):
+        subject = Subject("tenant" if scope == "tenant" else "key", subject_id)
+        if window == period:
+            spend[subject] = Decimal(spent or 0)
+        else:
+            tokens[subject] = int(n_tokens or 0)
+    return {s: Usage(spend.get(s, Decimal(0)), tokens.get(s, 0)) for s in subjects}
+
+
+def admit_request(session: Session, subject: Subject, minute: str, limit: int) -> bool:
+    """Count one request in ``minute`` unless ``limit`` is reached; True when counted."""
+    if limit <= 0:
+        return False
+    stmt = _insert(session, _C).values(
+        scope=subject.scope,
+        subject=subject.id,
+        bucket=minute,
+        requests=1,
+        tokens=0,
+        spend_usd=Decimal(0),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["scope", "subject", "bucket"],
+        set_={"requests": _C.requests + 1},
+        where=_C.requests < limit,
+    ).returning(_C.requests)
+    return session.execute(stmt).first() is not None
+
+
+def insert_usage(session: Session, usage: TokenUsage, status: str, reason: str) -> bool:
+    """Insert one request's usage unless its idempotency key exists; True when inserted."""
+    stmt = _insert(session, TokenUsageModel).values(
+        idempotency_key=usage.idempotency_key,
+        tenant_id=usage.tenant,
+        key_id=usage.key_id,
+        model=usage.model,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        amount_usd=usage.amount_usd,
+        status=status,
+        reason=reason,
+        at=usage.at,
+        period=usage.period,
+    )
+    stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(
+        TokenUsageModel.id
+    )
+    return session.execute(stmt).first() is not None
+
+
+def add_to_counters(
+    session: Session, subjects: Sequence[Subject], windows: Sequence[str], usage: TokenUsage
+) -> None:
+    """Add the usage's tokens and amount to every (subject, window) counter."""
+    tokens = usage.total_tokens
+    rows = [
+        {
+            "scope": s.scope,
+            "subject": s.id,
+            "bucket": w,
+            "requests": 0,
+            "tokens": tokens,
+            "spend_usd": usage.amount_usd,
+        }
+        for s in subjects
+        for w in windows
+    ]
+    if not rows:
+        return
+    stmt = _insert(session, _C).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["scope", "subject", "bucket"],
+        set_={
+            "tokens": _C.tokens + stmt.excluded.tokens,
+            "spend_usd": _C.spend_usd + stmt.excluded.spend_usd,
+        },
+    )
+    session.execute(stmt)
+
+
+def prune_minute_counters(session: Session, before_minute: int) -> int:
+    """Delete per-minute counters of windows before ``before_minute``; returns how many.
+
+    Window names have a fixed width (8 digits until the year 2160), so text order is time order.
+    """
+    result = session.execute(
+        delete(_C).where(_C.bucket.like("m%"), _C.bucket < f"m{before_minute}")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def list_token_usage(
+    session: Session,
+    tenant_id: str | None = None,
+    period: str | None = None,
+    limit: int = 1000,
+) -> Sequence[TokenUsageModel]:
+    """Token usage records, oldest first, filtered by tenant and period."""
+    query = select(TokenUsageModel).order_by(TokenUsageModel.at, TokenUsageModel.id)
+    if tenant_id is not None:
+        query = query.where(TokenUsageModel.tenant_id == tenant_id)
+    if period is not None:
+        query = query.where(TokenUsageModel.period == period)
+    return session.scalars(query.limit(limit)).all()
+
+
+def to_token_usage(row: TokenUsageModel) -> TokenUsage:
+    """The billing value of a stored record."""
+    return TokenUsage(
+        idempotency_key=row.idempotency_key,
+        tenant=row.tenant_id,
+        key_id=row.key_id,
+        model=row.model,
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        amount_usd=row.amount_usd,
+        at=row.at,
+        period=row.period,
+    )
+
+
+def uninvoiced_token_usage(session: Session, period: str) -> Sequence[TokenUsageModel]:
+    """Token usage of ``period`` not yet on an invoice."""
+    query = select(TokenUsageModel).where(
+        TokenUsageModel.period == period, TokenUsageModel.invoice_id.is_(None)
+    )
+    return session.scalars(query.order_by(TokenUsageModel.id)).all()

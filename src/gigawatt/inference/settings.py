@@ -1,0 +1,74 @@
+"""Settings of the inference gateway, and the dependencies it is built from."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session, sessionmaker
+
+from gigawatt.core.clock import Clock
+from gigawatt.inference.accounting import Caller
+
+
+class InferenceSettings(BaseModel):
+    """Tunables of the gateway. Defaults suit production."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: URL replicas use to register with the gateway (default: the URL the deployment was
+    #: created through).
+    public_url: str | None = None
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=600.0, gt=0)
+    #: How stale this process's copy of models, replicas and limits may be.
+    cache_ttl_s: float = Field(default=1.0, ge=0)
+    health_interval_s: float = Field(default=2.0, gt=0)
+    reconcile_interval_s: float = Field(default=3.0, gt=0)
+    max_body_bytes: int = Field(default=4 << 20, ge=1024)
+    #: Replica jobs that end before registering, after which a deployment is marked failed.
+    max_replica_failures: int = Field(default=3, ge=1)
+    #: Python that runs the worker in replica jobs.
+    worker_python: str = sys.executable
+    #: Start the health-probe and deployment loops with the app (off in unit tests).
+    background: bool = True
+
+
+class JobControl(Protocol):
+    """What deployments need from the control plane's job service."""
+
+    def submit(
+        self,
+        tenant_id: str,
+        name: str,
+        command: list[str],
+        gpus: int,
+        gpu_type: str,
+        tier: str,
+        env: dict[str, str],
+    ) -> str:
+        """Queue a job for ``tenant_id``; returns its id (raises a 4xx error if refused)."""
+        ...
+
+    def status(self, job_id: str) -> str:
+        """The job's status (``queued`` … ``cancelled``)."""
+        ...
+
+    def cancel(self, job_id: str) -> None:
+        """Cancel the job (no error if it already ended)."""
+        ...
+
+
+@dataclass(frozen=True)
+class InferenceDeps:
+    """Everything the gateway needs from the process it runs in."""
+
+    sessions: sessionmaker[Session]
+    clock: Clock
+    #: ``Authorization`` header → caller, or raises ``Unauthorized``.
+    authenticate: Callable[[str | None], Caller]
+    settings: InferenceSettings = field(default_factory=InferenceSettings)
+    jobs: JobControl | None = None
