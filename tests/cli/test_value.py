@@ -333,3 +333,11 @@ def test_real_process_hand_check_and_bad_power() -> None:
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("error: power:")
+
+
+def test_table_output_shows_every_section() -> None:
+    result = run("--preset", "jpm-meta-2026", "--sensitivity", "--monte-carlo", "2000")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for text in ("run-rate year", "$19.73B", "$5.13", "Tornado", "Monte Carlo", "Assumptions"):
+        assert text in out

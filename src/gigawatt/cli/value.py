@@ -22,7 +22,7 @@ from rich.table import Table
 
 from gigawatt.core.errors import GigawattError, InvalidInput
 from gigawatt.core.units import parse_power_mw
-from gigawatt.economics import fmt
+from gigawatt.economics import tables
 from gigawatt.economics.defaults import ALLOWED
 from gigawatt.economics.evaluate import Evaluation, evaluate
 from gigawatt.economics.montecarlo import MonteCarloResult, monte_carlo
@@ -45,6 +45,14 @@ _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12, "%": 0.01}
 _AMOUNT = re.compile(r"^\s*\$?\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*([kmbt%]?)\s*$", re.I)
 
 Opt = typer.Option
+
+
+def _opt(metavar: str, help_text: str, *names: str) -> Any:
+    return typer.Option(*names, metavar=metavar, help=help_text)
+
+
+def _num(help_text: str) -> Any:
+    return typer.Option(metavar="NUMBER", help=help_text)
 
 
 def parse_amount(text: str, field: str, allowed: str | None = None) -> float:
@@ -198,62 +206,17 @@ def _json_safe(value: Any) -> Any:
 
 def _print_tables(e: Evaluation, tornado: Tornado | None, mc: MonteCarloResult | None) -> None:
     console = Console()
-    a, s = e.annual, e.scenario
-    pnl = Table(title=f"{s.name}: run-rate year", show_header=True)
-    pnl.add_column("Line")
-    pnl.add_column("Value", justify="right")
-    pnl.add_row("IT power", f"{fmt.number(a['it_power_mw'])} MW")
-    pnl.add_row("GPUs", fmt.number(a["gpus"]))
-    pnl.add_row("GPU-hours billed", fmt.number(a["gpu_hours_billed"]))
-    for label, key in (
-        ("Revenue", "revenue_usd"),
-        ("Power", "power_cost_usd"),
-        ("Depreciation", "depreciation_usd"),
-        ("Opex", "opex_usd"),
-        ("Operating income", "operating_income_usd"),
-        ("Tax", "tax_usd"),
-        ("Net income", "net_income_usd"),
-        ("EPS uplift", "eps_uplift_usd"),
-    ):
-        pnl.add_row(label, fmt.usd(a[key]))
-    pnl.add_row("Operating margin", fmt.pct(a["operating_margin"]))
-    pnl.add_row(f"NPV ({s.cost_basis} basis, {s.discount_rate:.0%})", fmt.usd(e.npv_usd))
-    pnl.add_row("IRR", fmt.pct(e.irr) if e.irr is not None else "n/a")
-    payback = f"{e.payback_years:.2f} y" if e.payback_years is not None else "never"
-    pnl.add_row("Payback", payback if e.investment_usd < 0 else "n/a (nothing invested)")
-    pnl.add_row("Break-even $/GPU-h (NPV 0)", fmt.usd(e.break_even_price_per_gpu_hour))
-    if e.price_for_target_revenue is not None:
-        pnl.add_row(
-            f"$/GPU-h for {fmt.usd(e.target_revenue_usd)}", fmt.usd(e.price_for_target_revenue)
-        )
-    console.print(pnl)
-    if tornado is not None:
-        t = Table(title=f"Tornado ({tornado.metric})")
-        for col in ("Input", "Low", "High", "At low", "At high"):
-            t.add_column(col, justify="left" if col == "Input" else "right")
-        m = tornado.metric
-        for row in tornado.rows:
-            t.add_row(
-                row.input.label,
-                fmt.value(row.input.low),
-                fmt.value(row.input.high),
-                fmt.usd(row.at_low[m]),
-                fmt.usd(row.at_high[m]),
-            )
-        console.print(t)
-    if mc is not None:
-        t = Table(title=f"Monte Carlo ({mc.draws:,} draws, seed {mc.seed})")
-        for col in ("Output", "P5", "P50", "P95"):
-            t.add_column(col, justify="left" if col == "Output" else "right")
-        for name, p in mc.percentiles().items():
-            t.add_row(name, fmt.usd(p["p5"]), fmt.usd(p["p50"]), fmt.usd(p["p95"]))
-        console.print(t)
-    src = Table(title="Assumptions")
-    for col in ("Input", "Value", "Source"):
-        src.add_column(col)
-    for name, item in e.assumptions.items():
-        src.add_row(name, fmt.value(item["value"]), str(item["source"]))
-    console.print(src)
+    parts = [tables.pnl_table(e)]
+    parts += [tables.tornado_table(tornado)] if tornado is not None else []
+    parts += [tables.monte_carlo_table(mc)] if mc is not None else []
+    for part in (*parts, tables.assumptions_table(e)):
+        table = Table(title=part.title)
+        for k, head in enumerate(part.head):
+            numeric = k > 0 and part.head[-1] != "Source"
+            table.add_column(head, justify="right" if numeric else "left")
+        for row in part.rows:
+            table.add_row(*row)
+        console.print(table)
 
 
 def _write(path: str, data: str | bytes, field: str) -> None:
@@ -309,59 +272,43 @@ def _run(opts: dict[str, Any]) -> None:
 
 
 def value_command(
-    preset: Annotated[
-        str | None, Opt(help="Start from a packaged preset (see --list-presets).")
-    ] = None,
-    scenario: Annotated[str | None, Opt(help="Scenario YAML file (may 'extends: PRESET').")] = None,
-    from_sim: Annotated[
-        str | None, Opt(help="Digital-twin result JSON: utilisation and tier mix.")
-    ] = None,
-    power: Annotated[str | None, Opt(help="Power: 250MW, 1GW, 1.5GW.")] = None,
-    power_basis: Annotated[str | None, Opt(help="facility (divide by PUE) or it.")] = None,
-    pue: Annotated[str | None, Opt(help="Power usage effectiveness (>= 1).")] = None,
-    gpu: Annotated[str | None, Opt(help="GPU type: H100, H200, B200, GB200, GB300.")] = None,
-    kw_per_gpu: Annotated[str | None, Opt(help="All-in IT kW per GPU.")] = None,
-    price: Annotated[str | None, Opt(help="Blended price per GPU-hour (USD).")] = None,
-    utilization: Annotated[str | None, Opt(help="Billed utilisation, 0..1.")] = None,
-    internal_share: Annotated[
-        str | None, Opt(help="Share of capacity kept for own AI, 0..1.")
-    ] = None,
-    internal_value: Annotated[str | None, Opt(help="Value of an internal GPU-hour (USD).")] = None,
-    capex_per_gw: Annotated[str | None, Opt(help="Capex per GW of IT power (e.g. 50B).")] = None,
-    capex_per_gpu: Annotated[
-        str | None, Opt(help="Capex per GPU (USD), plus facility per MW.")
-    ] = None,
-    life_years: Annotated[str | None, Opt(help="Depreciation life in years.")] = None,
-    power_price: Annotated[str | None, Opt(help="Electricity price, USD per MWh.")] = None,
-    load_factor: Annotated[str | None, Opt(help="Average draw / IT nameplate, 0..1.")] = None,
-    opex_per_mw_year: Annotated[str | None, Opt(help="Fixed opex per MW-year (USD).")] = None,
-    opex_pct_revenue: Annotated[str | None, Opt(help="Variable opex, share of revenue.")] = None,
-    tax_rate: Annotated[str | None, Opt(help="Tax rate, 0..1.")] = None,
-    shares: Annotated[str | None, Opt(help="Diluted shares (e.g. 2.57B).")] = None,
-    cost_basis: Annotated[
-        str | None, Opt(help="incremental (no new depreciation) or full.")
-    ] = None,
-    lease_price_per_watt_year: Annotated[
-        str | None, Opt(help="Lease price, USD per W-year.")
-    ] = None,
-    token_price: Annotated[str | None, Opt(help="Price per million tokens (USD).")] = None,
-    sell: Annotated[
-        str | None, Opt(help="Sell all capacity as gpu_hours, tokens or lease.")
-    ] = None,
-    discount_rate: Annotated[str | None, Opt(help="Discount rate for NPV.")] = None,
-    price_decline: Annotated[str | None, Opt(help="Yearly price decline, 0..1.")] = None,
-    target_revenue: Annotated[
-        str | None, Opt(help="Also solve the price for this revenue (20B).")
-    ] = None,
+    preset: Annotated[str | None, _opt("NAME", "Start from a preset (see --list-presets).")] = None,
+    scenario: Annotated[str | None, _opt("FILE", "Scenario YAML (may 'extends: PRESET').")] = None,
+    from_sim: Annotated[str | None, _opt("FILE", "Digital-twin result JSON.")] = None,
+    power: Annotated[str | None, _opt("POWER", "Power: 250MW, 1GW, 1.5GW.")] = None,
+    power_basis: Annotated[str | None, _opt("facility|it", "Power basis (PUE converts).")] = None,
+    pue: Annotated[str | None, _num("Power usage effectiveness (>= 1).")] = None,
+    gpu: Annotated[str | None, _opt("TYPE", "H100, H200, B200, GB200 or GB300.")] = None,
+    kw_per_gpu: Annotated[str | None, _num("All-in IT kW per GPU.")] = None,
+    price: Annotated[str | None, _num("Blended price per GPU-hour (USD).")] = None,
+    utilization: Annotated[str | None, _num("Billed utilisation, 0..1.")] = None,
+    internal_share: Annotated[str | None, _num("Share kept for own AI, 0..1.")] = None,
+    internal_value: Annotated[str | None, _num("Value of an internal GPU-hour.")] = None,
+    capex_per_gw: Annotated[str | None, _num("Capex per GW of IT power (50B).")] = None,
+    capex_per_gpu: Annotated[str | None, _num("Capex per GPU (plus facility/MW).")] = None,
+    life_years: Annotated[str | None, _num("Depreciation life in years.")] = None,
+    power_price: Annotated[str | None, _num("Electricity, USD per MWh.")] = None,
+    load_factor: Annotated[str | None, _num("Average draw / IT nameplate, 0..1.")] = None,
+    opex_per_mw_year: Annotated[str | None, _num("Fixed opex per MW-year.")] = None,
+    opex_pct_revenue: Annotated[str | None, _num("Variable opex, share of revenue.")] = None,
+    tax_rate: Annotated[str | None, _num("Tax rate, 0..1 (or 13%).")] = None,
+    shares: Annotated[str | None, _num("Diluted shares (2.57B).")] = None,
+    cost_basis: Annotated[str | None, _opt("incremental|full", "Depreciation or not.")] = None,
+    lease_price_per_watt_year: Annotated[str | None, _num("Lease, USD per W-year.")] = None,
+    token_price: Annotated[str | None, _num("USD per million tokens.")] = None,
+    sell: Annotated[str | None, _opt("gpu_hours|tokens|lease", "Sell all capacity so.")] = None,
+    discount_rate: Annotated[str | None, _num("Discount rate for NPV.")] = None,
+    price_decline: Annotated[str | None, _num("Yearly price decline, 0..1.")] = None,
+    target_revenue: Annotated[str | None, _num("Solve the price for this revenue.")] = None,
     sensitivity_flag: Annotated[bool, Opt("--sensitivity", help="Add the tornado.")] = False,
-    sensitivity_metric: Annotated[str, Opt(help="Tornado metric.")] = "eps_uplift_usd",
+    sensitivity_metric: Annotated[str, _opt("METRIC", "Tornado metric.")] = "eps_uplift_usd",
     monte_carlo_draws: Annotated[
-        str | None, Opt("--monte-carlo", help="Monte Carlo draws N.")
+        str | None, _opt("N", "Monte Carlo draws.", "--monte-carlo")
     ] = None,
-    seed: Annotated[str, Opt(help="Monte Carlo seed.")] = "0",
-    format_: Annotated[str, Opt("--format", help="table or json.")] = "table",
-    report: Annotated[str | None, Opt(help="Write a self-contained HTML report here.")] = None,
-    plot: Annotated[str | None, Opt(help="Write the tornado chart (PNG) here.")] = None,
+    seed: Annotated[str, _opt("N", "Monte Carlo seed.")] = "0",
+    format_: Annotated[str, _opt("table|json", "Output format.", "--format")] = "table",
+    report: Annotated[str | None, _opt("FILE", "Write a self-contained HTML report.")] = None,
+    plot: Annotated[str | None, _opt("FILE", "Write the tornado chart (PNG).")] = None,
     list_presets: Annotated[bool, Opt("--list-presets", help="List presets and exit.")] = False,
 ) -> None:
     """What is N MW of GPUs worth? Revenue, P&L, EPS uplift, NPV, tornado, Monte Carlo."""

@@ -27,7 +27,7 @@ from gigawatt.economics.variables import VARIABLES, Distribution, sample_clipped
 OUTPUTS: tuple[str, ...] = ("revenue_usd", "operating_income_usd", "eps_uplift_usd", "npv_usd")
 PERCENTILES: tuple[int, ...] = (5, 50, 95)
 DEFAULT_CHUNK = 100_000
-MAX_DRAWS = 50_000_000
+MAX_DRAWS = 20_000_000
 
 Progress = Callable[[int, int], None]
 
