@@ -69,6 +69,7 @@ class RankActor:
         self.rank = rank
         self.proc: subprocess.Popen[bytes] | None = None
         self.log: Path | None = None
+        self.sent: set[int] = set()
 
     def where(self, want_port: bool) -> dict[str, object]:
         """This actor's node id, IP, Ray's GPU ids and CUDA_VISIBLE_DEVICES, and (for rank 0)
@@ -119,9 +120,11 @@ class RankActor:
         return self.proc.poll()
 
     def signal(self, signum: int) -> bool:
-        """Send ``signum`` to the rank's whole process group; False when it already ended."""
-        if self.proc is None or self.proc.poll() is not None:
+        """Send ``signum`` to the rank's whole process group, once (a second SIGTERM could
+        interrupt the job's own clean-up); False when it already ended or was signalled."""
+        if self.proc is None or self.proc.poll() is not None or signum in self.sent:
             return False
+        self.sent.add(signum)
         with contextlib.suppress(OSError):
             os.killpg(self.proc.pid, signum)
         return True
@@ -141,10 +144,11 @@ class RankActor:
         return read_tail(self.log, limit) if self.log is not None else ""
 
     def cleanup(self) -> None:
-        """Remove the log (the backend has a copy) and the directory if it is left empty."""
+        """Remove the log (the backend has a copy) and the attempt's and job's directories if
+        they are left empty."""
         if self.log is None:
             return
         with contextlib.suppress(OSError):
             self.log.unlink()
-        with contextlib.suppress(OSError):
             self.log.parent.rmdir()
+            self.log.parent.parent.rmdir()

@@ -155,6 +155,7 @@ class LocalRayCluster:
             args += ["--address", self.address]
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
         env["RAY_USAGE_STATS_ENABLED"] = "0"
+        env["GIGAWATT_RAY_WORKDIR"] = str(self.root / "work")  # the ranks' logs (actor.py)
         log = temp_dir / "ray-start.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
