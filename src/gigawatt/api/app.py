@@ -9,24 +9,40 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
 from gigawatt.api.errors import BodyLimit, install_error_handlers
 from gigawatt.api.routers import billing, jobs, system, tenants
 from gigawatt.api.schemas import ErrorOut
+from gigawatt.services.auth import authenticate
 from gigawatt.services.control import ControlLoop
+from gigawatt.services.job_control import PlatformJobs
 from gigawatt.services.metrics import registry_for
 from gigawatt.services.platform import Platform
 from gigawatt.services.runner import LoopThread
+
+if TYPE_CHECKING:
+    from gigawatt.inference.settings import InferenceSettings
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422)
 }
 
 
-def create_app(platform: Platform, *, run_control_loop: bool | None = None) -> FastAPI:
-    """The HTTP API over ``platform``; the control loop runs unless told (or set) otherwise."""
+def create_app(
+    platform: Platform,
+    *,
+    run_control_loop: bool | None = None,
+    inference: InferenceSettings | None = None,
+) -> FastAPI:
+    """The HTTP API over ``platform``; the control loop runs unless told (or set) otherwise.
+
+    With ``inference`` settings, the OpenAI-compatible gateway (``/v1/models``,
+    ``/v1/chat/completions``, ``/v1/completions``, …) is mounted too.
+    """
     run_loop = platform.settings.run_control_loop if run_control_loop is None else run_control_loop
 
     @asynccontextmanager
@@ -48,11 +64,26 @@ def create_app(platform: Platform, *, run_control_loop: bool | None = None) -> F
         description="Sell a GPU fleet as an AI cloud: tenants, jobs, usage and invoices.",
         lifespan=lifespan,
         responses=_ERRORS,
+        strict_content_type=False,  # curl -d '{…}' sends form content type; accept JSON anyway
     )
     app.state.platform = platform
     app.state.metrics_registry = registry_for(platform)
     install_error_handlers(app)
     for module in (system, tenants, jobs, billing):
         app.include_router(module.router)
+    if inference is not None:
+        from gigawatt.inference.router import build_router
+        from gigawatt.inference.settings import InferenceDeps
+
+        deps = InferenceDeps(
+            sessions=platform.sessions,
+            clock=platform.clock,
+            authenticate=partial(authenticate, platform),
+            settings=inference,
+            jobs=PlatformJobs(platform),
+        )
+        router, gateway = build_router(deps)
+        app.state.inference_gateway = gateway
+        app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=platform.settings.max_body_bytes)
     return app

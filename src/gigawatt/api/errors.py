@@ -82,6 +82,19 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal", "internal server error")
 
 
+def _json_content_type(scope: Scope, body: bytes) -> Scope:
+    """The API speaks JSON only: a body that looks like JSON is read as JSON whatever its
+    declared type (``curl -d '{…}'`` declares a form)."""
+    headers = list(scope.get("headers") or [])
+    declared = dict(headers).get(b"content-type", b"").split(b";")[0].strip().lower()
+    if declared not in (b"", b"application/x-www-form-urlencoded", b"text/plain"):
+        return scope
+    if body.lstrip()[:1] not in (b"{", b"["):
+        return scope
+    kept = [(k, v) for k, v in headers if k != b"content-type"]
+    return {**scope, "headers": [*kept, (b"content-type", b"application/json")]}
+
+
 class BodyLimit:
     """ASGI middleware: refuse request bodies over ``max_bytes`` with 413, reading at most that.
 
@@ -122,6 +135,7 @@ class BodyLimit:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        scope = _json_content_type(scope, body)
         sent = False
 
         async def replay() -> Message:

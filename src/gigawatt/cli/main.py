@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gigawatt.cli import client_cmds
+from gigawatt.cli.serve import serve_command
 from gigawatt.cli.value import value_command
 
 app = typer.Typer(
@@ -23,3 +24,4 @@ def _root() -> None:
 
 client_cmds.register(app)
 app.command("value")(value_command)
+app.command("serve")(serve_command)

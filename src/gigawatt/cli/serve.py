@@ -1,0 +1,135 @@
+"""``gigawatt serve``: the live control plane (HTTP API + control loop) in one process.
+
+With no options: SQLite file under the user's data directory, the local process backend, the
+default fleet (one site, 4 nodes x 8 H100), listening on 127.0.0.1:8000. The admin API key
+comes from ``GIGAWATT_ADMIN_KEY`` or is generated on first start and printed once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from platformdirs import user_data_dir
+
+from gigawatt.core.errors import GigawattError, InvalidInput
+
+if TYPE_CHECKING:
+    from gigawatt.backends.base import Backend
+
+BACKENDS = ("local", "ray", "fake")
+
+
+def _data_dir() -> Path:
+    return Path(user_data_dir("gigawatt", appauthor=False))
+
+
+def _backend(name: str, state_dir: Path, ray_address: str) -> Backend:
+    if name == "local":
+        from gigawatt.backends.local import LocalBackend
+
+        return LocalBackend(state_dir)
+    if name == "fake":
+        from gigawatt.backends.fake import FakeBackend
+
+        return FakeBackend()
+    if name == "ray":
+        try:
+            module = importlib.import_module("gigawatt.backends.ray.backend")
+        except ImportError as exc:
+            raise InvalidInput(
+                f"the ray backend is not available ({exc}); install gigawatt[ray] or use "
+                "--backend local",
+                "backend",
+            ) from exc
+        backend: Backend = module.RayBackend(ray_address, state_dir)
+        return backend
+    raise InvalidInput(f"unknown backend {name!r}; use one of {', '.join(BACKENDS)}", "backend")
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port", min=0, max=65535)] = 8000,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="database URL (sqlite:///FILE or postgresql+psycopg://…); default: "
+            "GIGAWATT_DATABASE_URL, else a SQLite file in the user data directory"
+        ),
+    ] = None,
+    backend: Annotated[str, typer.Option(help="local, ray (or fake, for demos)")] = "local",
+    fleet: Annotated[
+        Path | None, typer.Option(help="fleet YAML file (default fleet if absent)")
+    ] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option("--state-dir", help="where job logs and exit files go")
+    ] = None,
+    grace_s: Annotated[float, typer.Option("--grace-s", help="SIGTERM→SIGKILL grace")] = 10.0,
+    tick_s: Annotated[float, typer.Option("--tick-s", help="control loop period")] = 0.25,
+    lease_ttl_s: Annotated[float, typer.Option("--lease-ttl-s", help="control lease")] = 5.0,
+    internal_floor_gpus: Annotated[int, typer.Option("--internal-floor-gpus", min=0)] = 0,
+    external_cap_gpus: Annotated[int | None, typer.Option("--external-cap-gpus", min=0)] = None,
+    ray_address: Annotated[str, typer.Option("--ray-address", envvar="RAY_ADDRESS")] = "auto",
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+) -> None:
+    """Run the control plane: HTTP API, scheduler loop, metering and billing."""
+    # Heavy imports here, so that other commands start fast.
+    import uvicorn
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gigawatt.api import create_app
+    from gigawatt.core.catalogue import default_catalogue
+    from gigawatt.core.fleet import default_fleet, load_fleet
+    from gigawatt.services.auth import ensure_admin_key
+    from gigawatt.services.platform import open_platform
+    from gigawatt.services.settings import Settings
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    data = _data_dir()
+    url = db or os.environ.get("GIGAWATT_DATABASE_URL") or f"sqlite:///{data / 'gigawatt.db'}"
+    state = state_dir or data / "state"
+    try:
+        settings = Settings(
+            database_url=url,
+            grace_s=grace_s,
+            tick_s=tick_s,
+            lease_ttl_s=lease_ttl_s,
+            admin_key=os.environ.get("GIGAWATT_ADMIN_KEY") or None,
+            internal_floor_gpus=internal_floor_gpus,
+            external_cap_gpus=external_cap_gpus,
+            state_dir=state,
+        )
+        catalogue = default_catalogue()
+        spec = load_fleet(fleet, catalogue) if fleet is not None else default_fleet()
+        state.mkdir(parents=True, exist_ok=True)
+        platform = open_platform(
+            settings, _backend(backend, state, ray_address), fleet=spec, catalogue=catalogue
+        )
+        admin_key = ensure_admin_key(platform)
+    except GigawattError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    except (SQLAlchemyError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        typer.echo(f"error: cannot open the database {url!r}: {first}", err=True)
+        raise typer.Exit(1) from None
+    except ValueError as exc:  # pydantic settings validation
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if admin_key is not None:
+        typer.echo("Admin API key (shown only now; store it safely):")
+        typer.echo(f"  export GIGAWATT_API_KEY={admin_key}")
+    typer.echo(
+        f"Gigawatt serving on http://{host}:{port} (database {platform.engine.url!r}, "
+        f"backend {backend}, {spec.total_gpus()} GPUs)",
+    )
+    from gigawatt.inference.settings import InferenceSettings
+
+    app = create_app(platform, inference=InferenceSettings())
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower())
