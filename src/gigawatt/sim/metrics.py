@@ -1,0 +1,174 @@
+"""What a twin run measured: the JSON summary (stable keys) and the series behind the plots."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from gigawatt.billing.prices import PriceBook
+from gigawatt.core.money import ZERO, gpu_seconds_amount, round_cents
+from gigawatt.core.tiers import Tier
+from gigawatt.sim.rating import gpu_seconds_by_key, rate_totals
+from gigawatt.sim.timeline import Timeline, build_timeline
+from gigawatt.sim.twin import CANCELLED, FAILED, REJECTED, SUCCEEDED, Twin
+from gigawatt.sim.workload import TIERS, FloatArray
+
+#: Keys every JSON result has (a contract: ``gigawatt value --from-sim`` and scripts read them).
+STABLE_KEYS = (
+    "jobs",
+    "jobs_completed",
+    "utilization",
+    "mean_jct_s",
+    "mean_queue_s",
+    "p95_queue_s",
+    "preemptions",
+    "gpu_hours_by_tier",
+    "revenue_usd_by_tier",
+    "sim_wall_s",
+    "jobs_per_second",
+)
+EXTERNAL = tuple(t for t in TIERS if t.external)
+
+
+@dataclass(frozen=True, slots=True)
+class SimResult:
+    """The summary (:meth:`to_json`), plus per-tier queueing delays and the timeline."""
+
+    summary: Mapping[str, Any]
+    queue_s_by_tier: Mapping[Tier, FloatArray]
+    timeline: Timeline
+    revenue_by_tier: Mapping[Tier, Decimal]
+    sites: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as JSON-ready values."""
+        return dict(self.summary)
+
+
+def _stats(values: FloatArray) -> dict[str, float]:
+    if len(values) == 0:
+        return {"mean": 0.0, "median": 0.0, "p95": 0.0, "p99": 0.0}
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {
+        "mean": float(values.mean()),
+        "median": float(p50),
+        "p95": float(p95),
+        "p99": float(p99),
+    }
+
+
+def _usd(amount: Decimal) -> float:
+    return float(round_cents(amount))
+
+
+def summarise(
+    twin: Twin,
+    end_s: float,
+    prices: PriceBook,
+    *,
+    wall_s: float,
+    extra: Mapping[str, Any] | None = None,
+    bins: int = 400,
+) -> SimResult:
+    """Summarise a finished run (``end_s`` is the virtual time it reached)."""
+    w = twin.workload
+    n = len(w)
+    start_s = float(w.submit_s[0]) if n else 0.0
+    window = max(end_s - start_s, 0.0)
+    fleet_gpus = twin.fleet.total_gpus()
+    status = np.array(twin.status, dtype=np.int64)
+    submit = w.submit_s
+    first = np.array(twin.first_start)
+    end = np.array(twin.end_s)
+    gpus = w.gpus.astype(np.float64)
+    started = ~np.isnan(first)
+    done = status == SUCCEEDED
+    queue = first - submit
+    jct = end - submit
+    timeline = build_timeline(twin.log, start_s, max(end_s, start_s), len(twin.sites), bins)
+
+    gpu_s = np.array(twin.gpu_s)
+    wait = np.array(twin.wait_s)
+    lost = np.array(twin.lost_gpu_s)
+    totals = gpu_seconds_by_key(w, twin.gpu_s)
+    revenue = rate_totals(totals, prices)
+    capacity_s = fleet_gpus * window
+    by_tier: dict[str, dict[str, Any]] = {}
+    queue_by_tier: dict[Tier, FloatArray] = {}
+    hours: dict[str, float] = {}
+    internal_wait_gpu_h = 0.0
+    internal_value = ZERO
+    for k, tier in enumerate(TIERS):
+        mask = w.tier == k
+        queue_by_tier[tier] = np.sort(queue[mask & started])
+        hours[tier.value] = float(math.fsum(gpu_s[mask])) / 3600.0
+        by_tier[tier.value] = {
+            "jobs": int(mask.sum()),
+            "jobs_completed": int((mask & done).sum()),
+            "queue_s": _stats(queue[mask & started]),
+            "jct_s": _stats(jct[mask & done]),
+            "preemptions": int(np.array(twin.preempted)[mask].sum()),
+            "lost_gpu_hours": float(lost[mask].sum()) / 3600.0,
+        }
+        if tier is Tier.INTERNAL:
+            internal_wait_gpu_h = float(np.dot(wait[mask], gpus[mask])) / 3600.0
+            for g, name in enumerate(w.gpu_types):
+                sel = mask & (w.gpu_type == g)
+                seconds = float(np.dot(wait[sel], gpus[sel]))
+                if seconds:
+                    internal_value += gpu_seconds_amount(seconds, prices.price(name, tier))
+    all_queue = queue[started]
+    q = _stats(all_queue)
+    used = float(math.fsum(gpu_s))
+    external_used = sum(hours[t.value] for t in EXTERNAL) * 3600.0
+    power = {
+        name: {
+            "mean_it_mw": float(timeline.mean_kw_by_site[s]) / 1000.0,
+            "peak_it_mw": float(timeline.peak_kw_by_site[s]) / 1000.0,
+            "cap_it_mw": twin.fleet.sites[s].it_power_mw,
+            "mean_facility_mw": float(timeline.mean_kw_by_site[s])
+            * twin.fleet.sites[s].pue
+            / 1000.0,
+        }
+        for s, name in enumerate(twin.sites)
+    }
+    summary: dict[str, Any] = {
+        "jobs": n,
+        "jobs_completed": int(done.sum()),
+        "jobs_failed": int((status == FAILED).sum()),
+        "jobs_cancelled": int((status == CANCELLED).sum()),
+        "jobs_rejected": int((status == REJECTED).sum()),
+        "utilization": used / capacity_s if capacity_s > 0 else 0.0,
+        "billed_utilization": external_used / capacity_s if capacity_s > 0 else 0.0,
+        "mean_jct_s": float(jct[done].mean()) if done.any() else 0.0,
+        "mean_queue_s": q["mean"],
+        "median_queue_s": q["median"],
+        "p95_queue_s": q["p95"],
+        "p99_queue_s": q["p99"],
+        "preemptions": twin.preemptions,
+        "failures": int(sum(twin.failures)),
+        "gpu_hours_by_tier": hours,
+        "revenue_usd_by_tier": {t.value: _usd(revenue[t]) for t in EXTERNAL},
+        "revenue_usd_total": _usd(sum((revenue[t] for t in EXTERNAL), ZERO)),
+        "internal_showback_usd": _usd(revenue[Tier.INTERNAL]),
+        "internal_queue_gpu_hours": internal_wait_gpu_h,
+        "internal_opportunity_usd": _usd(internal_value),
+        "lost_gpu_hours": float(lost.sum()) / 3600.0,
+        "by_tier": by_tier,
+        "power_by_site": power,
+        "energy_it_mwh": float(timeline.mean_kw_by_site.sum()) * window / 3600.0 / 1000.0,
+        "fleet_gpus": fleet_gpus,
+        "peak_allocated_gpus": timeline.peak_gpus,
+        "sim_days": window / 86400.0,
+        "events": twin.engine.events_run,
+        "scheduling_passes": twin.passes,
+        "sim_wall_s": wall_s,
+        "jobs_per_second": n / wall_s if wall_s > 0 else 0.0,
+    }
+    summary.update(extra or {})
+    return SimResult(summary, queue_by_tier, timeline, revenue, tuple(twin.sites))

@@ -1,0 +1,289 @@
+"""The twin: drives the live :class:`~gigawatt.scheduling.scheduler.Scheduler` on virtual time.
+
+Every scheduling decision comes from the scheduler the control plane uses; the twin only plays
+the world around it: jobs arrive (trace or generator), run for their duration, fail at the
+injected rate, and are stopped when preempted. Differences from the live server, by design:
+
+- zero preemption grace: a victim is released at once, requeued with its original submission
+  time, and the pass is repeated so that the preemptor starts at the same instant;
+- the run-time estimate a job gives the scheduler (``max_runtime_s``) is its remaining trace
+  duration (an oracle, as published simulators use for SJF and backfill);
+- all events at one instant are handled before one scheduling pass (heap priority).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from gigawatt.core.catalogue import Catalogue
+from gigawatt.core.errors import Unschedulable
+from gigawatt.core.fleet import FleetSpec
+from gigawatt.scheduling.model import Decision, JobRequest
+from gigawatt.sim.engine import Engine, NewEvent
+from gigawatt.sim.workload import TIERS, Restart, Workload
+
+# Event kinds (index into the handler table) and priorities (lower runs first at one instant).
+ARRIVE, FINISH, FAIL, PASS = 0, 1, 2, 3
+_P_STOP, _P_ARRIVE, _P_PASS = 0, 1, 9
+# Job states (ints in the hot path; mapped to JobStatus in the results).
+PENDING, QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, REJECTED = range(7)
+TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED, REJECTED})
+_EPOCH = 0xFFFF
+
+
+class SchedulerLike(Protocol):
+    """What the twin calls on the scheduler (the live one, or a recording wrapper of it)."""
+
+    def submit(self, job: JobRequest) -> None: ...
+    def cancel(self, job_id: str) -> bool: ...
+    def release(self, job_id: str) -> None: ...
+    def schedule(self, now: float) -> Decision: ...
+
+
+@dataclass(slots=True)
+class AllocationLog:
+    """Every change of allocated GPUs: time, tier code, site index, signed GPUs and kW."""
+
+    t: array[float]
+    tier: array[int]
+    site: array[int]
+    gpus: array[int]
+    kw: array[float]
+
+
+class Twin:
+    """One simulation run over ``workload`` on ``fleet`` with the given ``scheduler``."""
+
+    def __init__(
+        self,
+        workload: Workload,
+        fleet: FleetSpec,
+        catalogue: Catalogue,
+        scheduler: SchedulerLike,
+        seed: int = 0,
+        record_attempts: bool = False,
+    ) -> None:
+        self.workload = workload
+        self.fleet = fleet
+        self.sched = scheduler
+        self.engine = Engine()
+        self.rng = random.Random(seed)
+        n = len(workload)
+        self.n = n
+        s = workload.settings
+        self.checkpoint_s = s.checkpoint_interval_s if s.restart is Restart.CHECKPOINT else 0.0
+        self.fail_rate = 1.0 / (s.mtbf_gpu_hours * 3600.0) if s.mtbf_gpu_hours else 0.0
+        self.max_retries = s.max_retries
+        # Columns as Python lists: scalar access to numpy arrays is slow in the hot path.
+        self.submit_s: list[float] = workload.submit_s.tolist()
+        self.duration_s: list[float] = workload.duration_s.tolist()
+        self.gpus: list[int] = workload.gpus.tolist()
+        self.tier: list[int] = workload.tier.tolist()
+        self.tenant: list[int] = workload.tenant.tolist()
+        self.gpu_type: list[int] = workload.gpu_type.tolist()
+        self.priority: list[int] = workload.priority.tolist()
+        self.kw_per_gpu = [catalogue.get(g).it_kw_per_gpu for g in workload.gpu_types]
+        self.sites = [site.name for site in fleet.sites]
+        site_index = {name: k for k, name in enumerate(self.sites)}
+        self.node_site = (
+            {node.node_id: site_index[node.site] for node in fleet.nodes()}
+            if len(fleet.sites) > 1
+            else {}
+        )
+        # Per-job state.
+        self.status = [PENDING] * n
+        self.attempt = [0] * n
+        self.first_start = [math.nan] * n
+        self.run_start = [0.0] * n
+        self.kept_s = [0.0] * n  # work kept across stops (checkpointed), seconds
+        self.end_s = [math.nan] * n
+        self.site_of = [0] * n
+        self.gpu_s = [0.0] * n
+        self.lost_gpu_s = [0.0] * n
+        self.wait_s = [0.0] * n
+        self.queued_since = [0.0] * n
+        self.preempted = [0] * n
+        self.failures = [0] * n
+        # Totals.
+        self.queued = 0
+        self.allocated = 0
+        self.preemptions = 0
+        self.passes = 0
+        self.pass_pending = False
+        #: ``(job index, attempt, start, end)`` of every allocation, when asked for (tests).
+        self.attempts: list[tuple[int, int, float, float]] | None = [] if record_attempts else None
+        self.log = AllocationLog(array("d"), array("b"), array("i"), array("i"), array("d"))
+
+    # -- running ---------------------------------------------------------------------------
+    def run(
+        self, horizon_s: float | None = None, progress: Callable[[float], None] | None = None
+    ) -> float:
+        """Run to completion (or to ``horizon_s`` after the first submission); returns the end
+        time. Jobs still queued or running at the end are cancelled."""
+        handlers = (self._arrive, self._finish, self._fail, self._pass)
+        if self.n:
+            self.engine.push(self.submit_s[0], _P_ARRIVE, ARRIVE, 0)
+        until = None if horizon_s is None or not self.n else self.submit_s[0] + horizon_s
+        end = self.engine.run(handlers, until=until, progress=progress)
+        self._cancel_rest(end)
+        return end
+
+    def _request(self, i: int, remaining: float) -> JobRequest:
+        return JobRequest(
+            str(i),
+            self.workload.tenants[self.tenant[i]],
+            TIERS[self.tier[i]],
+            self.workload.gpu_types[self.gpu_type[i]],
+            self.gpus[i],
+            self.submit_s[i],
+            self.priority[i],
+            remaining,
+        )
+
+    def _enqueue(self, t: float, i: int, out: list[NewEvent]) -> None:
+        remaining = self.duration_s[i] - self.kept_s[i]
+        try:
+            self.sched.submit(self._request(i, remaining))
+        except Unschedulable:
+            self.status[i] = REJECTED
+            self.end_s[i] = t
+            return
+        self.status[i] = QUEUED
+        self.queued_since[i] = t
+        self.queued += 1
+        if not self.pass_pending:
+            self.pass_pending = True
+            out.append((t, _P_PASS, PASS, 0))
+
+    def _arrive(self, t: float, i: int) -> Iterable[NewEvent]:
+        out: list[NewEvent] = []
+        if i + 1 < self.n:
+            out.append((self.submit_s[i + 1], _P_ARRIVE, ARRIVE, i + 1))
+        self._enqueue(t, i, out)
+        return out
+
+    def _pass(self, t: float, _: int) -> Iterable[NewEvent]:
+        self.pass_pending = False
+        out: list[NewEvent] = []
+        sched = self.sched
+        while True:
+            self.passes += 1
+            decision = sched.schedule(t)
+            for start in decision.starts:
+                self._start(t, int(start.job.job_id), start.placement[0][0], out)
+            if not decision.preemptions:
+                break
+            for p in decision.preemptions:
+                self._preempt(t, int(p.job_id))
+        self.pass_pending = False  # requeued victims were seen by the repeated pass
+        return out
+
+    def _start(self, t: float, i: int, node_id: str, out: list[NewEvent]) -> None:
+        self.status[i] = RUNNING
+        self.queued -= 1
+        a = self.attempt[i] + 1
+        self.attempt[i] = a
+        if self.first_start[i] != self.first_start[i]:
+            self.first_start[i] = t
+        self.wait_s[i] += t - self.queued_since[i]
+        self.run_start[i] = t
+        g = self.gpus[i]
+        site = self.node_site[node_id] if self.node_site else 0
+        self.site_of[i] = site
+        self._log(t, i, site, g)
+        remaining = self.duration_s[i] - self.kept_s[i]
+        payload = (i << 16) | (a & _EPOCH)
+        if self.fail_rate:
+            to_fail = self.rng.expovariate(self.fail_rate * g)
+            if to_fail < remaining:
+                out.append((t + to_fail, _P_STOP, FAIL, payload))
+                return
+        out.append((t + remaining, _P_STOP, FINISH, payload))
+
+    def _log(self, t: float, i: int, site: int, g: int) -> None:
+        log = self.log
+        log.t.append(t)
+        log.tier.append(self.tier[i])
+        log.site.append(site)
+        log.gpus.append(g)
+        log.kw.append(g * self.kw_per_gpu[self.gpu_type[i]])
+        self.allocated += g
+
+    def _stop(self, t: float, i: int) -> float:
+        """Take job ``i`` off its GPUs at ``t``; returns the seconds it ran this attempt."""
+        ran = t - self.run_start[i]
+        g = self.gpus[i]
+        self.gpu_s[i] += g * ran
+        self._log(t, i, self.site_of[i], -g)
+        self.sched.release(str(i))
+        if self.attempts is not None:
+            self.attempts.append((i, self.attempt[i], self.run_start[i], t))
+        return ran
+
+    def _current(self, i: int, payload: int) -> bool:
+        return self.status[i] == RUNNING and (self.attempt[i] & _EPOCH) == (payload & _EPOCH)
+
+    def _finish(self, t: float, payload: int) -> Iterable[NewEvent]:
+        i = payload >> 16
+        if not self._current(i, payload):
+            return ()
+        self._stop(t, i)
+        self.status[i] = SUCCEEDED
+        self.end_s[i] = t
+        if self.queued and not self.pass_pending:
+            self.pass_pending = True
+            return ((t, _P_PASS, PASS, 0),)
+        return ()
+
+    def _interrupt(self, t: float, i: int) -> None:
+        """Stop job ``i`` and keep only checkpointed work (all of it lost when restarting)."""
+        ran = self._stop(t, i)
+        done = self.kept_s[i] + ran
+        kept = (
+            math.floor(done / self.checkpoint_s) * self.checkpoint_s if self.checkpoint_s else 0.0
+        )
+        kept = max(kept, self.kept_s[i]) if self.checkpoint_s else 0.0
+        self.lost_gpu_s[i] += (done - kept) * self.gpus[i]
+        self.kept_s[i] = kept
+
+    def _fail(self, t: float, payload: int) -> Iterable[NewEvent]:
+        i = payload >> 16
+        if not self._current(i, payload):
+            return ()
+        self._interrupt(t, i)
+        self.failures[i] += 1
+        out: list[NewEvent] = []
+        if self.failures[i] > self.max_retries:
+            self.status[i] = FAILED
+            self.end_s[i] = t
+        else:
+            self._enqueue(t, i, out)
+        if self.queued and not self.pass_pending:
+            self.pass_pending = True
+            out.append((t, _P_PASS, PASS, 0))
+        return out
+
+    def _preempt(self, t: float, i: int) -> None:
+        self._interrupt(t, i)
+        self.preempted[i] += 1
+        self.preemptions += 1
+        self._enqueue(t, i, [])  # the pass loop runs again at once
+
+    def _cancel_rest(self, t: float) -> None:
+        for i in range(self.n):
+            state = self.status[i]
+            if state == RUNNING:
+                self._stop(t, i)
+            elif state == QUEUED:
+                self.sched.cancel(str(i))
+                self.queued -= 1
+                self.wait_s[i] += t - self.queued_since[i]
+            elif state != PENDING:
+                continue
+            self.status[i] = CANCELLED
+            self.end_s[i] = t
