@@ -6,6 +6,7 @@ import typer
 
 from gigawatt.cli import client_cmds
 from gigawatt.cli.serve import serve_command
+from gigawatt.cli.simulate import simulate_command
 from gigawatt.cli.value import value_command
 
 app = typer.Typer(
@@ -25,3 +26,4 @@ def _root() -> None:
 client_cmds.register(app)
 app.command("value")(value_command)
 app.command("serve")(serve_command)
+app.command("simulate")(simulate_command)

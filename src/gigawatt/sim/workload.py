@@ -209,3 +209,27 @@ DEFAULT_TIER_MIX: Mapping[Tier, float] = {
     Tier.ON_DEMAND: 0.2,
     Tier.SPOT: 0.2,
 }
+
+
+def merge(a: Workload, b: Workload, name: str | None = None) -> Workload:
+    """Both workloads' jobs in one (``a``'s settings), re-sorted by submission time."""
+    tenants = tuple(dict.fromkeys(a.tenants + b.tenants))
+    types = tuple(dict.fromkeys(a.gpu_types + b.gpu_types))
+    remap_tenant = np.array([tenants.index(x) for x in b.tenants], dtype=np.int64)
+    remap_type = np.array([types.index(x) for x in b.gpu_types], dtype=np.int64)
+    a_tenant = np.array([tenants.index(x) for x in a.tenants], dtype=np.int64)[a.tenant]
+    a_type = np.array([types.index(x) for x in a.gpu_types], dtype=np.int64)[a.gpu_type]
+    return build_workload(
+        name or f"{a.name}+{b.name}",
+        np.concatenate((a.submit_s, b.submit_s)),
+        np.concatenate((a.duration_s, b.duration_s)),
+        np.concatenate((a.gpus, b.gpus)),
+        np.concatenate((a.tier, b.tier)),
+        np.concatenate((a_tenant, remap_tenant[b.tenant])),
+        tenants,
+        gpu_type=np.concatenate((a_type, remap_type[b.gpu_type])),
+        gpu_types=types,
+        priority=np.concatenate((a.priority, b.priority)),
+        settings=a.settings,
+        meta={**b.meta, **a.meta},
+    )

@@ -1,0 +1,284 @@
+"""``gigawatt simulate``: the digital twin. Replays a trace or a generated workload through the
+live scheduler and price book on a virtual clock and reports utilisation, queueing, revenue.
+
+Bad input prints one line on stderr (``error: …``) and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gigawatt.core.catalogue import default_catalogue
+from gigawatt.core.errors import GigawattError, InvalidInput
+from gigawatt.core.tiers import Tier
+from gigawatt.scheduling.model import Ordering, SchedulingPolicy
+from gigawatt.sim.metrics import SimResult
+from gigawatt.sim.run import SimOptions, prepare, simulate
+
+#: Draw a progress bar (on a terminal) from this many jobs on.
+PROGRESS_FROM = 20_000
+
+
+def _number(
+    text: str | None, field: str, *, minimum: float = 0.0, strict: bool = True
+) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    ok = math.isfinite(value) and (value > minimum if strict else value >= minimum)
+    if not ok:
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise InvalidInput(f"got {text!r}; allowed: a number {bound}", field)
+    return value
+
+
+def _count(text: str | None, field: str, minimum: int) -> int | None:
+    value = _number(text, field, minimum=minimum, strict=False)
+    if value is None:
+        return None
+    if not value.is_integer():
+        raise InvalidInput(f"got {text!r}; allowed: a whole number >= {minimum}", field)
+    return int(value)
+
+
+def _choice(text: str, field: str, allowed: tuple[str, ...]) -> str:
+    value = text.strip().lower().replace("-", "_")
+    if value not in allowed:
+        raise InvalidInput(f"got {text!r}; allowed: {' or '.join(allowed)}", field)
+    return value
+
+
+def _tier_mix(text: str | None) -> dict[Tier, float] | None:
+    """``internal=0.4,reserved=0.2,on_demand=0.2,spot=0.2``."""
+    if text is None:
+        return None
+    out: dict[Tier, float] = {}
+    for part in text.split(","):
+        name, _, share = part.partition("=")
+        try:
+            tier = Tier(name.strip().lower().replace("-", "_"))
+        except ValueError:
+            allowed = ", ".join(t.value for t in Tier)
+            raise InvalidInput(
+                f"unknown tier {name.strip()!r}; allowed: {allowed}", "tier_mix"
+            ) from None
+        value = _number(share.strip() or None, "tier_mix", strict=False)
+        out[tier] = value if value is not None else -1.0
+        if out[tier] < 0:
+            raise InvalidInput(f"{part!r}: expected TIER=SHARE", "tier_mix")
+    if sum(out.values()) <= 0:
+        raise InvalidInput("shares must add up to more than 0", "tier_mix")
+    return out
+
+
+def _path(text: str | None, field: str) -> Path | None:
+    if text is None:
+        return None
+    path = Path(text)
+    if not path.is_file():
+        raise InvalidInput(f"no such file: {text}", field)
+    return path
+
+
+@contextmanager
+def _progress(total_s: float, show: bool) -> Iterator[Callable[[float], None] | None]:
+    if not show or total_s <= 0:
+        yield None
+        return
+    columns = (
+        TextColumn("simulating"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("virtual time", total=total_s)
+        yield lambda now: bar.update(task, completed=min(now, total_s))
+
+
+def _write(path: str, data: str | bytes, field: str) -> None:
+    try:
+        if isinstance(data, bytes):
+            Path(path).write_bytes(data)
+        else:
+            Path(path).write_text(data, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}", field) from None
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _print_tables(r: SimResult) -> None:
+    s = r.summary
+    console = Console()
+    summary = Table(
+        title=f"Digital twin: {s['workload']} · policy {s['policy']} · seed {s['seed']}"
+    )
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    rows = [
+        (
+            "jobs (completed / failed / cancelled / rejected)",
+            f"{s['jobs']:,} ({s['jobs_completed']:,} / {s['jobs_failed']:,} / "
+            f"{s['jobs_cancelled']:,} / {s['jobs_rejected']:,})",
+        ),
+        ("fleet GPUs", f"{s['fleet_gpus']:,}"),
+        ("simulated days", f"{s['sim_days']:,.2f}"),
+        ("utilisation (billed)", f"{s['utilization']:.1%} ({s['billed_utilization']:.1%})"),
+        (
+            "queueing mean / median / P95 / P99 s",
+            f"{s['mean_queue_s']:,.0f} / {s['median_queue_s']:,.0f} / {s['p95_queue_s']:,.0f} / "
+            f"{s['p99_queue_s']:,.0f}",
+        ),
+        ("mean job completion time s", f"{s['mean_jct_s']:,.0f}"),
+        ("preemptions / failures", f"{s['preemptions']:,} / {s['failures']:,}"),
+        ("external revenue USD", f"{s['revenue_usd_total']:,.2f}"),
+        (
+            "internal queueing GPU-hours (value USD)",
+            f"{s['internal_queue_gpu_hours']:,.1f} ({s['internal_opportunity_usd']:,.2f})",
+        ),
+        ("wall time s (jobs per second)", f"{s['sim_wall_s']:.2f} ({s['jobs_per_second']:,.0f})"),
+    ]
+    for k, v in rows:
+        summary.add_row(k, v)
+    console.print(summary)
+    tiers = Table(title="By tier")
+    for head in (
+        "tier",
+        "jobs",
+        "GPU-hours",
+        "revenue USD",
+        "queue mean s",
+        "P95 s",
+        "P99 s",
+        "JCT mean s",
+        "preempted",
+    ):
+        tiers.add_column(head, justify="left" if head == "tier" else "right")
+    for name, t in s["by_tier"].items():
+        revenue = s["revenue_usd_by_tier"].get(name)
+        tiers.add_row(
+            name,
+            f"{t['jobs']:,}",
+            f"{s['gpu_hours_by_tier'][name]:,.0f}",
+            f"{revenue:,.2f}"
+            if revenue is not None
+            else f"({s['internal_showback_usd']:,.2f} showback)",
+            f"{t['queue_s']['mean']:,.0f}",
+            f"{t['queue_s']['p95']:,.0f}",
+            f"{t['queue_s']['p99']:,.0f}",
+            f"{t['jct_s']['mean']:,.0f}",
+            f"{t['preemptions']:,}",
+        )
+    console.print(tiers)
+    power = Table(title="Power per site (IT MW)")
+    for head in ("site", "mean", "peak", "cap", "mean facility"):
+        power.add_column(head, justify="left" if head == "site" else "right")
+    for name, p in s["power_by_site"].items():
+        power.add_row(name, *(f"{v:,.3f}" for v in p.values()))
+    console.print(power)
+
+
+def _run(opts: dict[str, Any]) -> None:
+    out_format = _choice(opts["format"], "format", ("table", "json"))
+    policy = Ordering(_choice(opts["policy"], "policy", tuple(o.value for o in Ordering)))
+    options = SimOptions(
+        trace=_path(opts["trace"], "trace"),
+        workload=_path(opts["workload"], "workload"),
+        fleet=_path(opts["fleet"], "fleet"),
+        gpus=_count(opts["gpus"], "gpus", 1),
+        power=opts["power"],
+        gpu=opts["gpu"],
+        nodes=_path(opts["nodes"], "nodes"),
+        policy=policy,
+        days=_number(opts["days"], "days"),
+        load=_number(opts["load"], "load"),
+        time_scale=_number(opts["time_scale"], "time_scale"),
+        seed=_count(opts["seed"], "seed", 0) or 0,
+        tier_mix=_tier_mix(opts["tier_mix"]),
+        demand_scale=_number(opts["demand_scale"], "demand_scale") or 1.0,
+    )
+    catalogue = default_catalogue()
+    prepared = prepare(options, catalogue)
+    w = prepared.workload
+    total = prepared.horizon_s if prepared.horizon_s is not None else w.span_s
+    show = len(w) >= PROGRESS_FROM and sys.stderr.isatty()
+    with _progress(total, show) as progress:
+        start = float(w.submit_s[0])
+        tick = None if progress is None else (lambda now: progress(now - start))
+        result = simulate(
+            prepared, catalogue, SchedulingPolicy(ordering=policy), seed=options.seed, progress=tick
+        )
+    if opts["plot"]:
+        from gigawatt.sim.charts import dashboard_png
+
+        _write(opts["plot"], dashboard_png(result), "plot")
+    if opts["report"]:
+        from gigawatt.sim.html import render_report
+
+        _write(opts["report"], render_report(result), "report")
+    if out_format == "json":
+        typer.echo(json.dumps(_json_safe(result.to_json()), indent=2, allow_nan=False))
+    else:
+        _print_tables(result)
+
+
+def _opt(metavar: str, help_text: str, *names: str) -> Any:
+    return typer.Option(*names, metavar=metavar, help=help_text)
+
+
+def simulate_command(
+    trace: Annotated[
+        str | None, _opt("FILE", "Trace CSV: Philly, Alibaba v2023 pods, Azure LLM.")
+    ] = None,
+    workload: Annotated[str | None, _opt("FILE", "Workload YAML (tenant classes).")] = None,
+    fleet: Annotated[str | None, _opt("FILE", "Fleet YAML.")] = None,
+    gpus: Annotated[
+        str | None, _opt("N", "A fleet of N GPUs in 8-GPU nodes (default 2000).")
+    ] = None,
+    power: Annotated[str | None, _opt("POWER", "Size the fleet from power: 250MW, 1GW.")] = None,
+    gpu: Annotated[str | None, _opt("TYPE", "GPU type for --gpus/--power (default H100).")] = None,
+    nodes: Annotated[str | None, _opt("FILE", "Alibaba v2023 node list: the fleet.")] = None,
+    policy: Annotated[str, _opt("fifo|sjf|priority", "Scheduling policy.")] = "priority",
+    days: Annotated[str | None, _opt("DAYS", "Simulate this many days.")] = None,
+    load: Annotated[
+        str | None, _opt("LOAD", "Stretch arrivals to this offered load (0.9).")
+    ] = None,
+    time_scale: Annotated[str | None, _opt("X", "Multiply trace inter-arrival times by X.")] = None,
+    seed: Annotated[str, _opt("N", "Random seed.")] = "0",
+    tier_mix: Annotated[str | None, _opt("MIX", "Tiers for Philly: internal=0.4,spot=0.6.")] = None,
+    demand_scale: Annotated[str | None, _opt("X", "Azure trace: X times its demand.")] = None,
+    format_: Annotated[str, _opt("table|json", "Output format.", "--format")] = "table",
+    report: Annotated[str | None, _opt("FILE", "Write a self-contained HTML report.")] = None,
+    plot: Annotated[str | None, _opt("FILE", "Write the charts (PNG).")] = None,
+) -> None:
+    """Digital twin: replay a trace or workload through the live scheduler and price book."""
+    opts = dict(locals())
+    opts["format"] = opts.pop("format_")
+    try:
+        _run(opts)
+    except GigawattError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None

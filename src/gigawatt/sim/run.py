@@ -1,0 +1,169 @@
+"""One twin run from options: choose the fleet, build the workload, drive the scheduler, summarise.
+
+This is what ``gigawatt simulate`` and the benchmarks call; it does the file reading (the
+engine and twin do none).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gigawatt.billing.prices import PriceBook
+from gigawatt.core.catalogue import Catalogue
+from gigawatt.core.errors import InvalidInput
+from gigawatt.core.fleet import FleetSpec
+from gigawatt.core.tiers import Tier
+from gigawatt.scheduling.model import Ordering, SchedulingPolicy
+from gigawatt.scheduling.scheduler import Scheduler
+from gigawatt.sim.fleets import choose_fleet, fleet_gpu_type
+from gigawatt.sim.generator import generate
+from gigawatt.sim.metrics import SimResult, summarise
+from gigawatt.sim.traces import (
+    InferenceModel,
+    TraceFormat,
+    detect_format,
+    inference_workload,
+    load_alibaba_pods,
+    load_azure_requests,
+    load_philly,
+)
+from gigawatt.sim.twin import Twin
+from gigawatt.sim.workload import Workload, merge
+from gigawatt.sim.workload_file import load_workload
+
+_DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class SimOptions:
+    """Everything ``gigawatt simulate`` accepts (paths are read by :func:`prepare`)."""
+
+    trace: Path | None = None
+    workload: Path | None = None
+    fleet: Path | None = None
+    gpus: int | None = None
+    power: str | None = None
+    gpu: str | None = None
+    nodes: Path | None = None
+    policy: Ordering = Ordering.PRIORITY
+    days: float | None = None
+    load: float | None = None
+    time_scale: float | None = None
+    seed: int = 0
+    tier_mix: Mapping[Tier, float] | None = None
+    demand_scale: float = 1.0
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.trace is None and self.workload is None:
+            raise InvalidInput("give a trace (--trace FILE) or a workload (--workload FILE.yaml)")
+        if self.load is not None and self.time_scale is not None:
+            raise InvalidInput("give only one of --load and --time-scale", "load")
+        if self.days is not None and not self.days > 0:
+            raise InvalidInput(f"must be > 0, got {self.days}", "days")
+        if self.gpus is not None and self.gpus < 1:
+            raise InvalidInput(f"must be a positive number of GPUs, got {self.gpus}", "gpus")
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A fleet, a workload and the virtual time limit, ready to run."""
+
+    fleet: FleetSpec
+    workload: Workload
+    horizon_s: float | None
+
+
+def _trace_workload(options: SimOptions, fleet: FleetSpec, catalogue: Catalogue) -> Workload:
+    assert options.trace is not None
+    fmt = detect_format(options.trace)
+    if fmt is TraceFormat.PHILLY:
+        return load_philly(options.trace, tier_mix=options.tier_mix, seed=options.seed)
+    if fmt is TraceFormat.ALIBABA_PODS:
+        return load_alibaba_pods(options.trace)
+    if fmt is TraceFormat.AZURE_LLM:
+        gpu_type = fleet_gpu_type(fleet)
+        model = InferenceModel(
+            tokens_per_gpu_s=catalogue.get(gpu_type).tokens_per_second,
+            demand_scale=options.demand_scale,
+        )
+        return inference_workload(load_azure_requests(options.trace), model)
+    raise InvalidInput(
+        f"{options.trace} is an Alibaba node list: pass it as --nodes to build the fleet", "trace"
+    )
+
+
+def prepare(options: SimOptions, catalogue: Catalogue) -> Prepared:
+    """Read the fleet and workload the options name, scaled to the requested load and days."""
+    fleet = choose_fleet(
+        catalogue,
+        fleet_file=options.fleet,
+        gpus=options.gpus,
+        power=options.power,
+        gpu_type=options.gpu,
+        nodes_file=options.nodes,
+    )
+    default_type = fleet_gpu_type(fleet)
+    spec = load_workload(options.workload) if options.workload is not None else None
+    horizon = None if options.days is None else options.days * _DAY
+    if options.trace is not None:
+        w = _trace_workload(options, fleet, catalogue).resolve_gpu_type(default_type)
+        if options.load is not None:
+            w = w.at_load(options.load, fleet.total_gpus())
+        elif options.time_scale is not None:
+            w = w.time_scaled(options.time_scale)
+        if horizon is not None:
+            w = w.until(horizon)
+        if spec is not None:
+            days = (w.span_s / _DAY) if horizon is None else options.days
+            extra = generate(spec, fleet, catalogue, seed=options.seed, days=days or spec.days)
+            w = merge(w.with_settings(spec.settings), extra)
+    else:
+        assert spec is not None
+        if options.time_scale is not None:
+            raise InvalidInput("--time-scale applies to traces; use --load for a workload")
+        w = generate(
+            spec, fleet, catalogue, seed=options.seed, days=options.days, load=options.load
+        )
+        horizon = (options.days or spec.days) * _DAY
+    if len(w) == 0:
+        raise InvalidInput("the workload has no jobs")
+    return Prepared(fleet, w, horizon)
+
+
+def simulate(
+    prepared: Prepared,
+    catalogue: Catalogue,
+    policy: SchedulingPolicy,
+    *,
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+    extra: Mapping[str, object] | None = None,
+) -> SimResult:
+    """Run the twin with the live scheduler and summarise (wall time includes both)."""
+    started = time.perf_counter()
+    scheduler = Scheduler.for_fleet(prepared.fleet, catalogue, policy)
+    twin = Twin(prepared.workload, prepared.fleet, catalogue, scheduler, seed=seed)
+    end = twin.run(prepared.horizon_s, progress=progress)
+    wall = time.perf_counter() - started
+    info: dict[str, object] = {
+        "policy": policy.ordering.value,
+        "seed": seed,
+        "workload": prepared.workload.name,
+    }
+    info.update(extra or {})
+    return summarise(twin, end, PriceBook.from_catalogue(catalogue), wall_s=wall, extra=info)
+
+
+def run(
+    options: SimOptions,
+    catalogue: Catalogue,
+    progress: Callable[[float], None] | None = None,
+) -> SimResult:
+    """:func:`prepare` then :func:`simulate` with the options' policy and seed."""
+    prepared = prepare(options, catalogue)
+    policy = SchedulingPolicy(ordering=options.policy)
+    return simulate(prepared, catalogue, policy, seed=options.seed, progress=progress)
