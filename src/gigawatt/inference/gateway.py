@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 import anyio
 import httpx
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -24,19 +23,13 @@ from gigawatt.core.errors import Forbidden, GigawattError
 from gigawatt.inference import accounting, repo, upstream
 from gigawatt.inference.accounting import Caller, LimitCache, Outcome
 from gigawatt.inference.balancer import Balancer
-from gigawatt.inference.errors import BadRequest, PassThrough, UpstreamError, validation_message
+from gigawatt.inference.errors import BadRequest, PassThrough, UpstreamError
 from gigawatt.inference.limits import Limits, Subject
 from gigawatt.inference.registry import ModelCatalog, ModelEntry
 from gigawatt.inference.relay import MeteredStream, StreamRelay
 from gigawatt.inference.settings import InferenceDeps
 from gigawatt.inference.upstream import Target, Unreachable
-from gigawatt.inference.wire import (
-    ChatCompletionRequest,
-    CompletionRequest,
-    InferenceRequest,
-    Kind,
-    usage_of,
-)
+from gigawatt.inference.wire import InferenceRequest, Kind, parse_body, usage_of
 from gigawatt.store.db import transaction
 
 T = TypeVar("T")
@@ -54,23 +47,6 @@ class Prepared:
     request: InferenceRequest
     payload: dict[str, Any]
     tried: set[str] = field(default_factory=set)
-
-
-def parse_body(body: bytes, kind: Kind) -> tuple[InferenceRequest, dict[str, Any]]:
-    """The validated request and the raw JSON object (to forward); :class:`BadRequest`."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("request body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise BadRequest("request body must be a JSON object")
-    model = ChatCompletionRequest if kind == "chat" else CompletionRequest
-    try:
-        parsed: InferenceRequest = model.model_validate(payload)
-    except ValidationError as exc:
-        message, param = validation_message(exc)
-        raise BadRequest(message, param) from None
-    return parsed, payload
 
 
 class Gateway:

@@ -80,6 +80,12 @@ class ModelSpec(BaseModel):
         return self
 
 
+def price_text(value: Decimal) -> str:
+    """A price without trailing zeros beyond the cents (``4.00``, ``0.150``→``0.15``)."""
+    text = format(value.normalize(), "f")
+    return text if "." in text and len(text.split(".")[1]) >= 2 else f"{value:.2f}"
+
+
 @dataclass(frozen=True, slots=True)
 class ModelEntry:
     """A registered model."""
@@ -104,8 +110,10 @@ class ModelEntry:
             "object": "model",
             "created": int(self.created_at),
             "owned_by": "gigawatt",
-            "price_per_million_input_tokens": str(self.price.price_per_million_input_tokens),
-            "price_per_million_output_tokens": str(self.price.price_per_million_output_tokens),
+            "price_per_million_input_tokens": price_text(self.price.price_per_million_input_tokens),
+            "price_per_million_output_tokens": price_text(
+                self.price.price_per_million_output_tokens
+            ),
             "served_by": "deployment" if self.local else "upstream",
         }
         if ready_replicas is not None:

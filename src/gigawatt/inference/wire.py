@@ -7,9 +7,20 @@ OpenAI-compatible upstream unchanged; the fields Gigawatt relies on are checked 
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
+
+from gigawatt.inference.errors import BadRequest, validation_message
 
 _ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 _MAX_STOPS = 4
@@ -170,3 +181,20 @@ def usage_of(payload: Any) -> Usage | None:
     if prompt < 0 or completion < 0:
         return None
     return Usage.of(prompt, completion)
+
+
+def parse_body(body: bytes, kind: Kind) -> tuple[InferenceRequest, dict[str, Any]]:
+    """The validated request and the raw JSON object (to forward); :class:`BadRequest`."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise BadRequest("request body must be a JSON object")
+    model = ChatCompletionRequest if kind == "chat" else CompletionRequest
+    try:
+        parsed: InferenceRequest = model.model_validate(payload)
+    except ValidationError as exc:
+        message, param = validation_message(exc)
+        raise BadRequest(message, param) from None
+    return parsed, payload
