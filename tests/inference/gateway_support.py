@@ -15,8 +15,8 @@ from inference_support import FakeUpstream, ServerThread
 from sqlalchemy import select
 
 from gigawatt.api import create_app
-from gigawatt.billing.prices import ModelPrice, rate_tokens
 from gigawatt.backends.fake import FakeBackend
+from gigawatt.billing.prices import ModelPrice, rate_tokens
 from gigawatt.core.fleet import FleetSpec, NodeGroup, Site
 from gigawatt.inference.settings import InferenceSettings
 from gigawatt.services.platform import Platform, open_platform
@@ -62,9 +62,12 @@ class Gateway:
         return Tenant(tid, k.json()["key"], k.json()["id"])
 
     def register(self, model_id: str, **fields: Any) -> dict[str, Any]:
-        body = {"id": model_id, "upstream_url": f"{self.upstream_url}/v1",
-                "price_per_million_input_tokens": "1.50",
-                "price_per_million_output_tokens": "4.00"}  # fmt: skip
+        body = {
+            "id": model_id,
+            "upstream_url": f"{self.upstream_url}/v1",
+            "price_per_million_input_tokens": "1.50",
+            "price_per_million_output_tokens": "4.00",
+        }
         body.update(fields)
         r = self.admin.post("/v1/models", json=body)
         assert r.status_code == 201, r.text

@@ -98,24 +98,40 @@ class FakeUpstream:
         if model == "fail-500":
             return JSONResponse({"error": {"message": "upstream exploded"}}, status_code=500)
         if model == "reject-400":
-            error = {"message": "This model's maximum context length is 8 tokens.",
-                     "type": "invalid_request_error", "code": "context_length_exceeded"}  # fmt: skip
+            error = {
+                "message": "This model's maximum context length is 8 tokens.",
+                "type": "invalid_request_error",
+                "code": "context_length_exceeded",
+            }
             return JSONResponse({"error": error}, status_code=400)
         n = payload.get("max_tokens") or 5
         words = [f"w{i}" for i in range(n)]
-        usage = {"prompt_tokens": _words(payload), "completion_tokens": n,
-                 "total_tokens": _words(payload) + n}  # fmt: skip
+        usage = {
+            "prompt_tokens": _words(payload),
+            "completion_tokens": n,
+            "total_tokens": _words(payload) + n,
+        }
         if not payload.get("stream"):
             if kind == "chat":
-                choice: dict[str, Any] = {"index": 0, "finish_reason": "length",
-                                          "message": {"role": "assistant", "content": " ".join(words)}}  # fmt: skip
+                choice: dict[str, Any] = {
+                    "index": 0,
+                    "finish_reason": "length",
+                    "message": {"role": "assistant", "content": " ".join(words)},
+                }
             else:
                 choice = {"index": 0, "text": " ".join(words), "finish_reason": "length"}
-            body = {"id": "up-1", "object": "chat.completion" if kind == "chat" else
-                    "text_completion", "created": 1, "model": model, "choices": [choice],
-                    "usage": usage}  # fmt: skip
+            body = {
+                "id": "up-1",
+                "object": "chat.completion" if kind == "chat" else "text_completion",
+                "created": 1,
+                "model": model,
+                "choices": [choice],
+                "usage": usage,
+            }
             return JSONResponse(body)
-        return StreamingResponse(self._stream(payload, kind, words, usage), media_type="text/event-stream")
+        return StreamingResponse(
+            self._stream(payload, kind, words, usage), media_type="text/event-stream"
+        )
 
     async def _stream(
         self, payload: dict[str, Any], kind: str, words: list[str], usage: dict[str, int]
@@ -151,17 +167,28 @@ def build_tiny_model(path: Path, context: int = 64) -> Path:
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     trainer = trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]"])
-    corpus = ["the cat sat on the mat", "hello world how are you today",
-              "a quick brown fox jumps over the lazy dog", "user assistant system : ,"]  # fmt: skip
+    corpus = [
+        "the cat sat on the mat",
+        "hello world how are you today",
+        "a quick brown fox jumps over the lazy dog",
+        "user assistant system : ,",
+    ]
     tok.train_from_iterator(corpus, trainer)
     tok.decoder = decoders.WordPiece(prefix="##")
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]")
     fast.save_pretrained(str(path))
     config = LlamaConfig(
-        vocab_size=fast.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=context,
-        eos_token_id=None, bos_token_id=None, pad_token_id=fast.pad_token_id,
-    )  # fmt: skip
+        vocab_size=fast.vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=context,
+        eos_token_id=None,
+        bos_token_id=None,
+        pad_token_id=fast.pad_token_id,
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(str(path))
     return path
@@ -171,8 +198,19 @@ class WorkerProcess:
     """``python -m gigawatt.inference.worker`` on a free port, stopped on exit."""
 
     def __init__(self, model_path: Path, model_id: str, log: Path, batch: int = 8) -> None:
-        args = [PY, "-m", "gigawatt.inference.worker", "--model-path", str(model_path),
-                "--model-id", model_id, "--port", "0", "--max-batch-size", str(batch)]  # fmt: skip
+        args = [
+            PY,
+            "-m",
+            "gigawatt.inference.worker",
+            "--model-path",
+            str(model_path),
+            "--model-id",
+            model_id,
+            "--port",
+            "0",
+            "--max-batch-size",
+            str(batch),
+        ]
         self.log = log
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log.open("wb"))
         assert self.proc.stdout is not None

@@ -26,10 +26,16 @@ def test_models_are_registered_by_the_admin_and_listed(gateway: Gateway) -> None
     extra = entry.model_extra or {}
     assert extra["price_per_million_output_tokens"] == "4.00"
     assert "upstream_url" not in extra  # tenants do not see where a model is served
-    r = httpx.post(f"{gateway.url}/v1/models", headers=alice.headers,
-                   json={"id": "x", "upstream_url": "http://a/v1",
-                         "price_per_million_input_tokens": 1,
-                         "price_per_million_output_tokens": 1})  # fmt: skip
+    r = httpx.post(
+        f"{gateway.url}/v1/models",
+        headers=alice.headers,
+        json={
+            "id": "x",
+            "upstream_url": "http://a/v1",
+            "price_per_million_input_tokens": 1,
+            "price_per_million_output_tokens": 1,
+        },
+    )
     assert r.status_code == 403 and r.json()["error"]["type"] == "permission_error"
 
 
@@ -55,10 +61,13 @@ def test_streaming_with_usage_bills_the_final_usage(gateway: Gateway) -> None:
     alice = gateway.tenant("alice")
     chunks = list(
         alice.openai(gateway).chat.completions.create(
-            model="small", messages=[{"role": "user", "content": "a b"}], max_tokens=3,
-            stream=True, stream_options={"include_usage": True},
+            model="small",
+            messages=[{"role": "user", "content": "a b"}],
+            max_tokens=3,
+            stream=True,
+            stream_options={"include_usage": True},
         )
-    )  # fmt: skip
+    )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "w0 w1 w2"
     usage = chunks[-1].usage
     assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (2, 3)

@@ -32,9 +32,11 @@ def test_chat_non_streaming_usage_is_exact(client: openai.OpenAI, tiny_model: Pa
 
     tok = AutoTokenizer.from_pretrained(str(tiny_model), local_files_only=True)
     reply = client.chat.completions.create(
-        model="tiny", messages=[{"role": "user", "content": "hello world"}], max_tokens=5,
+        model="tiny",
+        messages=[{"role": "user", "content": "hello world"}],
+        max_tokens=5,
         temperature=0,
-    )  # fmt: skip
+    )
     prompt = len(tok("user: hello world\nassistant:")["input_ids"])
     assert reply.usage is not None
     assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (prompt, 5)
@@ -47,14 +49,21 @@ def test_chat_non_streaming_usage_is_exact(client: openai.OpenAI, tiny_model: Pa
 def test_streaming_matches_non_streaming(client: openai.OpenAI) -> None:
     messages = [{"role": "user", "content": "the cat sat"}]
     whole = client.chat.completions.create(
-        model="tiny", messages=messages, max_tokens=6, temperature=0  # type: ignore[arg-type]
+        model="tiny",
+        messages=messages,
+        max_tokens=6,
+        temperature=0,  # type: ignore[arg-type]
     )
     chunks = list(
         client.chat.completions.create(
-            model="tiny", messages=messages, max_tokens=6, temperature=0,  # type: ignore[arg-type]
-            stream=True, stream_options={"include_usage": True},
+            model="tiny",
+            messages=messages,
+            max_tokens=6,
+            temperature=0,  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
         )
-    )  # fmt: skip
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == whole.choices[0].message.content
     assert chunks[-1].choices == [] and chunks[-1].usage == whole.usage
@@ -103,7 +112,9 @@ def test_prompt_beyond_context_is_400(client: openai.OpenAI) -> None:
         ({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "n": 2}, 400),
     ],
 )
-def test_bad_input_is_4xx_in_openai_format(worker: WorkerProcess, body: object, status: int) -> None:
+def test_bad_input_is_4xx_in_openai_format(
+    worker: WorkerProcess, body: object, status: int
+) -> None:
     r = httpx.post(f"{worker.url}/v1/chat/completions", json=body, timeout=10)
     assert r.status_code == status
     error = r.json()["error"]

@@ -284,6 +284,13 @@ def register_replica(
         rep.url, rep.status, rep.updated_at = spec.url, "ready", deps.clock.now()
 
 
+def _status(jobs: JobControl, job_id: str) -> str:
+    try:
+        return jobs.status(job_id)
+    except NotFound:
+        return "missing"
+
+
 def reconcile(deps: InferenceDeps) -> None:
     """Retire replicas whose job ended; start replacements; fail hopeless deployments."""
     if deps.jobs is None:
@@ -293,11 +300,12 @@ def reconcile(deps: InferenceDeps) -> None:
             s.scalars(select(DeploymentModel.id).where(DeploymentModel.status == "active"))
         )
         live = {d: [(r.id, r.job_id) for r in _replicas(s, d) if r.status in LIVE] for d in active}
-    ended: set[str] = set()
-    for replicas in live.values():
-        for rep_id, job_id in replicas:
-            if not job_id.startswith("pending-") and deps.jobs.status(job_id) in TERMINAL:
-                ended.add(rep_id)
+    ended = {
+        rep_id
+        for replicas in live.values()
+        for rep_id, job_id in replicas
+        if not job_id.startswith("pending-") and _status(deps.jobs, job_id) in TERMINAL
+    }
     for dep_id in active:
         new: list[str] = []
         cancel: list[str] = []

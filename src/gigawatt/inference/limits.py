@@ -66,6 +66,12 @@ class Usage:
     minute_tokens: int = 0
 
 
+def price_text(value: Decimal) -> str:
+    """A price without trailing zeros beyond the cents (``4.00``, ``0.150``→``0.15``)."""
+    text = format(value.normalize(), "f")
+    return text if "." in text and len(text.split(".")[1]) >= 2 else f"{value:.2f}"
+
+
 def minute_window(at: float) -> str:
     """The rate-limit window containing ``at``: ``m<minutes since the epoch>``."""
     return f"m{math.floor(at / WINDOW_S)}"
@@ -85,8 +91,9 @@ def check_usage(subject: Subject, limits: Limits, used: Usage, at: float) -> Non
     """Raise :class:`BudgetExceeded` or :class:`RateLimited` if ``used`` is at a limit."""
     if limits.budget_usd is not None and used.spend_usd >= limits.budget_usd:
         raise BudgetExceeded(
-            f"inference budget exhausted: {subject.describe()} has spent ${used.spend_usd} "
-            f"of its ${limits.budget_usd} budget for {period_window(at)}; "
+            f"inference budget exhausted: {subject.describe()} has spent "
+            f"${price_text(used.spend_usd)} of its ${price_text(limits.budget_usd)} budget "
+            f"for {period_window(at)}; "
             "raise the budget or wait for the next period"
         )
     if limits.tokens_per_minute is not None and used.minute_tokens >= limits.tokens_per_minute:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from gigawatt.core.errors import NotFound
 from gigawatt.inference import repo
 from gigawatt.inference.accounting import Caller, LimitCache
-from gigawatt.inference.limits import Limits, Subject, minute_window, period_window
+from gigawatt.inference.limits import Limits, Subject, minute_window, period_window, price_text
 from gigawatt.inference.settings import InferenceDeps
 from gigawatt.store.db import transaction
 from gigawatt.store.models import ApiKeyModel, TenantModel
@@ -42,10 +42,10 @@ def _view(subject: Subject, limits: Limits, spend: Decimal, minute_tokens: int) 
     return {
         "scope": subject.scope,
         "id": subject.id,
-        "budget_usd": None if limits.budget_usd is None else str(limits.budget_usd),
+        "budget_usd": None if limits.budget_usd is None else price_text(limits.budget_usd),
         "requests_per_minute": limits.requests_per_minute,
         "tokens_per_minute": limits.tokens_per_minute,
-        "spent_this_period_usd": str(spend),
+        "spent_this_period_usd": price_text(spend),
         "tokens_this_minute": minute_tokens,
     }
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gigawatt.billing.prices import ModelPrice
 from gigawatt.core.clock import Clock
 from gigawatt.core.errors import InvalidInput, NotFound
+from gigawatt.inference.limits import price_text
 from gigawatt.store.db import transaction
 from gigawatt.store.inference_models import InferenceModelModel
 
@@ -78,12 +79,6 @@ class ModelSpec(BaseModel):
         if self.model_path is not None and (self.upstream_model or self.upstream_api_key):
             raise ValueError("upstream_model and upstream_api_key go with upstream_url")
         return self
-
-
-def price_text(value: Decimal) -> str:
-    """A price without trailing zeros beyond the cents (``4.00``, ``0.150``→``0.15``)."""
-    text = format(value.normalize(), "f")
-    return text if "." in text and len(text.split(".")[1]) >= 2 else f"{value:.2f}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,8 +66,9 @@ class Worker:
 
     def _generation(self, req: InferenceRequest, kind: Kind) -> Generation:
         if req.model != self.model_id:
-            raise NotFound(f"The model `{req.model}` does not exist (this worker serves "
-                           f"`{self.model_id}`).")  # fmt: skip
+            raise NotFound(
+                f"The model `{req.model}` does not exist (this worker serves `{self.model_id}`)."
+            )
         if (req.n or 1) != 1:
             raise BadRequest("this worker generates one choice per request (n must be 1)", "n")
         tok = self.engine.tokenizer
@@ -188,15 +189,24 @@ class Worker:
 
     async def health(self, _request: Request) -> Response:
         """Liveness and batching statistics."""
-        return JSONResponse({
-            "status": "ok", "model": self.model_id, "device": self.engine.device,
-            "batches": self.engine.batches, "largest_batch": self.engine.largest_batch,
-        })  # fmt: skip
+        return JSONResponse(
+            {
+                "status": "ok",
+                "model": self.model_id,
+                "device": self.engine.device,
+                "batches": self.engine.batches,
+                "largest_batch": self.engine.largest_batch,
+            }
+        )
 
     async def models(self, _request: Request) -> Response:
         """The one model served."""
-        item = {"id": self.model_id, "object": "model", "created": self.created,
-                "owned_by": "gigawatt"}  # fmt: skip
+        item = {
+            "id": self.model_id,
+            "object": "model",
+            "created": self.created,
+            "owned_by": "gigawatt",
+        }
         return JSONResponse({"object": "list", "data": [item]})
 
 

@@ -1,0 +1,160 @@
+"""Bad input and failures: 4xx in the OpenAI format, never a 500; upstream errors billed
+nothing with a reason; a client leaving mid-stream billed for what was generated."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from gateway_support import Gateway, Tenant, running_gateway
+from inference_support import free_port
+
+CHAT = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+def gateway(tmp_path: Any) -> Iterator[Gateway]:
+    with running_gateway(f"sqlite:///{tmp_path / 'gw.db'}") as gw:
+        gw.register("small")
+        yield gw
+
+
+@pytest.fixture
+def alice(gateway: Gateway) -> Tenant:
+    return gateway.tenant("alice")
+
+
+def _error(r: httpx.Response, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    error: dict[str, Any] = r.json()["error"]
+    assert error["message"] and error["type"] and error["code"], error
+    return error
+
+
+def test_missing_or_bad_key_is_401(gateway: Gateway) -> None:
+    url = f"{gateway.url}/v1/chat/completions"
+    body = {"model": "small", "messages": CHAT}
+    assert _error(httpx.post(url, json=body), 401)["type"] == "authentication_error"
+    bad = httpx.post(url, json=body, headers={"Authorization": "Bearer gw_nope_nope"})
+    _error(bad, 401)
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        client.models.list()
+
+
+def test_unknown_model_is_404(gateway: Gateway, alice: Tenant) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        alice.openai(gateway).chat.completions.create(model="nope", messages=CHAT)  # type: ignore[arg-type]
+    assert "nope" in info.value.message
+    assert gateway.records() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "small", "messages": [{"content": "no role"}]},
+        {"model": "small", "messages": [{"role": "wizard", "content": "x"}]},
+        {"model": "small", "messages": "hello"},
+        {"model": "small", "messages": []},
+        {"model": "small", "messages": [{"role": "user", "content": 42}]},
+        {"model": "small", "messages": CHAT, "max_tokens": -5},
+        {"model": "small", "messages": CHAT, "max_tokens": "ten"},
+        {"model": "small", "messages": CHAT, "temperature": 9},
+        {"model": "small", "messages": CHAT, "stream": "yes"},
+        {"messages": CHAT},
+        [1, 2, 3],
+    ],
+)
+def test_malformed_requests_are_400(gateway: Gateway, alice: Tenant, body: object) -> None:
+    r = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, headers=alice.headers)
+    assert _error(r, 400)["type"] == "invalid_request_error"
+
+
+def test_non_json_and_oversized_bodies(gateway: Gateway, alice: Tenant) -> None:
+    url = f"{gateway.url}/v1/completions"
+    _error(httpx.post(url, content=b"{not json", headers=alice.headers), 400)
+    _error(httpx.post(url, content=b"\xff\xfe", headers=alice.headers), 400)
+    huge = httpx.post(url, content=b"x" * (2 << 20), headers=alice.headers)
+    assert huge.status_code == 413
+
+
+def test_admin_key_cannot_run_inference(gateway: Gateway) -> None:
+    r = gateway.admin.post("/v1/chat/completions", json={"model": "small", "messages": CHAT})
+    assert _error(r, 403)["type"] == "permission_error"
+
+
+def test_upstream_500_is_502_and_billed_nothing(gateway: Gateway, alice: Tenant) -> None:
+    gateway.register("broken", upstream_model="fail-500")
+    with pytest.raises(openai.APIStatusError) as info:
+        alice.openai(gateway).chat.completions.create(model="broken", messages=CHAT)  # type: ignore[arg-type]
+    assert info.value.status_code == 502
+    [record] = gateway.records(alice.id)
+    assert record.status == "upstream_error" and record.amount_usd == 0
+    assert "HTTP 500" in record.reason and "upstream exploded" in record.reason
+
+
+def test_upstream_400_is_relayed_and_billed_nothing(gateway: Gateway, alice: Tenant) -> None:
+    gateway.register("strict", upstream_model="reject-400")
+    with pytest.raises(openai.BadRequestError) as info:
+        alice.openai(gateway).completions.create(model="strict", prompt="long " * 100)
+    assert info.value.code == "context_length_exceeded"
+    [record] = gateway.records(alice.id)
+    assert (record.status, record.prompt_tokens, record.amount_usd) == ("upstream_error", 0, 0)
+
+
+def test_unreachable_upstream_is_502(gateway: Gateway, alice: Tenant) -> None:
+    gateway.register("gone", upstream_url=f"http://127.0.0.1:{free_port()}/v1")
+    for stream in (False, True):
+        r = httpx.post(
+            f"{gateway.url}/v1/chat/completions",
+            headers=alice.headers,
+            json={"model": "gone", "messages": CHAT, "stream": stream},
+        )
+        assert _error(r, 502)["code"] == "upstream_unreachable"
+    records = gateway.records(alice.id)
+    assert [r.status for r in records] == ["upstream_error"] * 2
+    assert all("ConnectError" in r.reason for r in records)
+
+
+def test_upstream_dying_mid_stream_bills_nothing(gateway: Gateway, alice: Tenant) -> None:
+    gateway.register("flaky", upstream_model="die-mid-stream")
+    stream = alice.openai(gateway).chat.completions.create(
+        model="flaky",
+        messages=CHAT,
+        max_tokens=10,
+        stream=True,  # type: ignore[arg-type]
+    )
+    with pytest.raises(openai.APIError):
+        list(stream)
+    [record] = gateway.records(alice.id)
+    assert record.status == "upstream_error" and record.amount_usd == 0
+    assert "2 content chunks" in record.reason
+
+
+def test_client_disconnect_mid_stream_bills_what_was_generated(
+    gateway: Gateway, alice: Tenant
+) -> None:
+    body = {"model": "small", "messages": CHAT, "max_tokens": 200, "stream": True, "x_delay": 0.02}
+    with httpx.stream(
+        "POST", f"{gateway.url}/v1/chat/completions", json=body, headers=alice.headers, timeout=30
+    ) as r:
+        assert r.status_code == 200
+        seen = 0
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                seen += 1
+            if seen == 5:
+                break
+    deadline = time.monotonic() + 10
+    while not gateway.records(alice.id):
+        assert time.monotonic() < deadline, "no usage record after the disconnect"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    [record] = gateway.records(alice.id)
+    assert record.status == "client_disconnected"
+    assert 5 <= record.completion_tokens < 200
+    assert record.amount_usd > 0 and "disconnected" in record.reason
