@@ -61,7 +61,9 @@ def serve_command(
             "GIGAWATT_DATABASE_URL, else a SQLite file in the user data directory"
         ),
     ] = None,
-    backend: Annotated[str, typer.Option(help="local, ray (or fake, for demos)")] = "local",
+    backend: Annotated[
+        str, typer.Option(envvar="GIGAWATT_BACKEND", help="local, ray (or fake, for demos)")
+    ] = "local",
     fleet: Annotated[
         Path | None, typer.Option(help="fleet YAML file (default fleet if absent)")
     ] = None,

@@ -4,6 +4,8 @@ Two nodes (``head`` and ``w1``, site ``west``), 8 logical H100 each, each ``ray 
 its own session with its own temp dir and ports (see
 :mod:`gigawatt.backends.ray.localcluster`): the teardown stops exactly these processes and no
 other Ray on the machine. The test process connects as a Ray driver through ``ray_backend``.
+The nodes declare themselves as nodes ``e2e/h100-0000`` and ``e2e/h100-0001`` of the fleet
+file the end-to-end tests write (``tests/e2e/e2e_support.write_fleet``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ if TYPE_CHECKING:
     from gigawatt.backends.ray import RayBackend
 
 
+def fleet_node_id(index: int) -> str:
+    """The id of node ``index`` in the end-to-end tests' fleet file."""
+    return f"e2e/h100-{index:04d}"
+
+
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[LocalRayCluster]:
     """The session's cluster: ``head`` and ``w1``."""
@@ -29,8 +36,8 @@ def ray_cluster() -> Iterator[LocalRayCluster]:
 
     cluster = LocalRayCluster(num_cpus=1)
     try:
-        cluster.add_node("head", head=True)
-        cluster.add_node("w1", site="west")
+        cluster.add_node("head", head=True, fleet_node=fleet_node_id(0))
+        cluster.add_node("w1", site="west", fleet_node=fleet_node_id(1))
         yield cluster
     finally:
         disconnect()

@@ -37,7 +37,13 @@ from gigawatt.backends.layout import AttemptDir, read_logs, valid_job_id
 from gigawatt.backends.ray import records
 from gigawatt.backends.ray.actor import RankActor
 from gigawatt.backends.ray.connect import RayBackendError, connect, disconnect
-from gigawatt.backends.ray.discovery import addresses, alive_ids, cluster_nodes, fleet_nodes
+from gigawatt.backends.ray.discovery import (
+    addresses,
+    alive_ids,
+    cluster_nodes,
+    fleet_nodes,
+    ray_ids,
+)
 from gigawatt.backends.ray.placement import GroupPlan, actor_name, plan_group
 from gigawatt.backends.ray.ranks import AttemptRanks, Gone, RankState
 from gigawatt.core.clock import Clock, WallClock
@@ -92,16 +98,18 @@ class RayBackend(Backend):
         check_env(spec.env)
         if not spec.command:
             raise InvalidInput("must not be empty", "command")
-        plan = plan_group(spec)
+        plan_group(spec)  # refuse a bad spec before asking the cluster anything
+        known = ray_ids(cluster_nodes())
+        dead = [node for node, _ in spec.placement if node not in known]
+        if dead:
+            raise RayBackendError(f"node(s) not alive in the Ray cluster: {', '.join(dead)}")
+        nodes = tuple(known[node] for node, _ in spec.placement)
+        plan = plan_group(spec, nodes)
         adir = AttemptDir.of(self.state_dir, spec.job_id, spec.attempt)
         records.reset(adir)
         names = tuple(actor_name(spec.job_id, spec.attempt, r) for r in range(plan.world))
-        nodes = tuple(node for node, _ in spec.placement)
         info = records.AttemptInfo(str(adir.root), self.namespace, plan.name, names, nodes)
         self._destroy(info)  # leftovers of an earlier start of this very attempt
-        dead = [n for n in nodes if n not in alive_ids(cluster_nodes())]
-        if dead:
-            raise RayBackendError(f"node(s) not alive in the Ray cluster: {', '.join(dead)}")
         records.write_json(adir.root / records.META, info.to_json())
         try:
             extra = self._launch(spec, plan, info)

@@ -3,7 +3,9 @@
 A node counts when it is alive and has ``GPU`` resources. Its GPU type comes from the custom
 resource ``gpu_type:<TYPE>`` (the one with the most units if several), else from Ray's own
 ``accelerator_type:<TYPE>`` resource (set on machines with real GPUs); its site from a
-``site:<name>`` resource (default ``ray``). Node ids are Ray's hex node ids.
+``site:<name>`` resource (default ``ray``). Its id is Ray's hex node id, unless the node
+declares which node of a fleet file it is with a ``gigawatt_node:<node id>`` resource (so a
+fleet file with power budgets can describe the cluster): then that id.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import ray
 
-from gigawatt.backends.ray.placement import GPU_TYPE_PREFIX, SITE_PREFIX
+from gigawatt.backends.ray.placement import FLEET_NODE_PREFIX, GPU_TYPE_PREFIX, SITE_PREFIX
 from gigawatt.core.fleet import NodeSpec
 
 DEFAULT_SITE = "ray"
@@ -48,13 +50,29 @@ def node_spec(node: Mapping[str, Any]) -> NodeSpec | None:
         or UNKNOWN_GPU_TYPE
     )
     site = _named(resources, SITE_PREFIX) or DEFAULT_SITE
-    return NodeSpec(node_id=node_id, site=site, gpu_type=gpu_type, gpus=gpus)
+    declared = _named(resources, FLEET_NODE_PREFIX)
+    return NodeSpec(node_id=declared or node_id, site=site, gpu_type=gpu_type, gpus=gpus)
 
 
 def fleet_nodes(nodes: Iterable[Mapping[str, Any]]) -> list[NodeSpec]:
     """Every alive GPU node, sorted by (site, node id) so the order is stable."""
     specs = [s for s in (node_spec(n) for n in nodes) if s is not None]
     return sorted(specs, key=lambda s: (s.site, s.node_id))
+
+
+def ray_ids(nodes: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Gigawatt node id -> Ray node id for the alive nodes: each Ray id maps to itself, and a
+    declared fleet node id (``gigawatt_node:<id>``) to its node."""
+    out: dict[str, str] = {}
+    for n in nodes:
+        if not n.get("Alive") or not n.get("NodeID"):
+            continue
+        ray_id = str(n["NodeID"])
+        out[ray_id] = ray_id
+        declared = _named(n.get("Resources") or {}, FLEET_NODE_PREFIX)
+        if declared:
+            out[declared] = ray_id
+    return out
 
 
 def alive_ids(nodes: Iterable[Mapping[str, Any]]) -> set[str]:

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from gigawatt.backends.ray.placement import FLEET_NODE_PREFIX
+
 NODE_LABEL = "gigawatt.dev/node"
 READY_MARK = "block forever"
 
@@ -122,14 +124,18 @@ class LocalRayCluster:
         gpus: int = 8,
         gpu_type: str = "H100",
         site: str | None = None,
+        fleet_node: str | None = None,
         timeout_s: float = 120.0,
     ) -> LocalNode:
-        """Start a node with ``gpus`` logical GPUs of ``gpu_type`` and wait until it is up."""
+        """Start a node with ``gpus`` logical GPUs of ``gpu_type`` and wait until it is up;
+        ``fleet_node``: the fleet-file node id it stands for (see :mod:`.discovery`)."""
         temp_dir = self.root / name
         temp_dir.mkdir(parents=True, exist_ok=True)
         resources: dict[str, int] = {f"gpu_type:{gpu_type}": gpus}
         if site:
             resources[f"site:{site}"] = gpus
+        if fleet_node:
+            resources[f"{FLEET_NODE_PREFIX}{fleet_node}"] = 1
         workers = _port_block(100)
         args = [
             self.ray_exe, "start", "--block", "--disable-usage-stats",

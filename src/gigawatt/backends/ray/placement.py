@@ -10,6 +10,7 @@ gangs ``STRICT_SPREAD`` (whole nodes, one bundle each).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gigawatt.backends.base import LaunchSpec
@@ -21,6 +22,8 @@ NODE_ID_LABEL = "ray.io/node-id"
 #: Custom resource prefixes read from (and requested of) Ray nodes.
 GPU_TYPE_PREFIX = "gpu_type:"
 SITE_PREFIX = "site:"
+#: A node may declare which node of a fleet file it is: resource ``gigawatt_node:<node id>``.
+FLEET_NODE_PREFIX = "gigawatt_node:"
 NAME_PREFIX = "gw"
 
 
@@ -65,8 +68,10 @@ class GroupPlan:
         return len(self.bundles)
 
 
-def plan_group(spec: LaunchSpec) -> GroupPlan:
-    """The placement group for ``spec``; InvalidInput when the placement cannot be one."""
+def plan_group(spec: LaunchSpec, ray_nodes: Sequence[str] | None = None) -> GroupPlan:
+    """The placement group for ``spec``, its bundles pinned to ``ray_nodes`` (the Ray node ids
+    of the placement's nodes, in order; default: the placement's ids are Ray node ids);
+    InvalidInput when the placement cannot be one."""
     if not valid_job_id(spec.job_id):
         raise InvalidInput(f"not usable in a Ray name: {spec.job_id!r}", "job_id")
     if spec.attempt < 0:
@@ -75,7 +80,9 @@ def plan_group(spec: LaunchSpec) -> GroupPlan:
         raise InvalidInput("must name at least one node", "placement")
     if not spec.gpu_type or ":" in spec.gpu_type:
         raise InvalidInput(f"not usable as a Ray resource: {spec.gpu_type!r}", "gpu_type")
-    nodes = [node for node, _ in spec.placement]
+    nodes = list(ray_nodes) if ray_nodes is not None else [node for node, _ in spec.placement]
+    if len(nodes) != len(spec.placement):
+        raise InvalidInput("one Ray node per node of the placement", "placement")
     if len(set(nodes)) != len(nodes):
         raise InvalidInput("a node appears twice; one bundle per node", "placement")
     resource = gpu_type_resource(spec.gpu_type)
