@@ -6,8 +6,7 @@ import json
 from typing import Any
 
 import pytest
-
-from conftest import Api
+from api_support import Api
 
 GOOD: dict[str, Any] = {
     "name": "train",

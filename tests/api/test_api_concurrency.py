@@ -8,10 +8,10 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from api_support import ADMIN_KEY, api_fleet
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from conftest import ADMIN_KEY, api_fleet
 from gigawatt.api import create_app
 from gigawatt.backends.fake import FakeBackend
 from gigawatt.services.platform import Platform, open_platform

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from conftest import Api
+from api_support import Api
 
 
 def test_health_docs_and_openapi(api: Api) -> None:
