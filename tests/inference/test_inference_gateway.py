@@ -109,3 +109,30 @@ def test_each_request_gets_its_own_record(gateway: Gateway) -> None:
     assert len(gateway.records(alice.id)) == 3 and len(gateway.records(bob.id)) == 2
     keys = [r.idempotency_key for r in gateway.records()]
     assert len(set(keys)) == 5
+
+
+def test_usage_endpoint_and_invoice_show_inference_by_model(gateway: Gateway) -> None:
+    gateway.register("pricey", price_per_million_input_tokens="1000",
+                     price_per_million_output_tokens="3000")  # fmt: skip
+    gateway.register("small")
+    alice, bob = gateway.tenant("alice"), gateway.tenant("bob")
+    client = alice.openai(gateway)
+    for model in ("pricey", "pricey", "small"):
+        client.completions.create(model=model, prompt="a b c", max_tokens=5)
+    bob.openai(gateway).completions.create(model="small", prompt="z", max_tokens=1)
+    mine = httpx.get(f"{gateway.url}/v1/usage", headers=alice.headers).json()
+    assert [(u["kind"], u["model"], u["total_tokens"]) for u in mine] == [
+        ("inference", "pricey", 8), ("inference", "pricey", 8), ("inference", "small", 8)
+    ]  # fmt: skip
+    assert mine[0]["amount_usd"] == pytest.approx(0.018) and mine[0]["gpu_seconds"] == 0
+    gpu_only = httpx.get(f"{gateway.url}/v1/usage", params={"kind": "gpu"}, headers=alice.headers)
+    assert gpu_only.json() == []
+    closed = gateway.admin.post("/v1/invoices/close").json()
+    invoice = next(i for i in closed["invoices"] if i["tenant_id"] == alice.id)
+    lines = [(ln["kind"], ln["model"], ln["quantity"], ln["amount_usd"]) for ln in invoice["lines"]]
+    assert lines == [("inference", "pricey", 16, 0.04), ("inference", "small", 8, 0.0)]
+    assert "6 input + 10 output tokens" in invoice["lines"][0]["description"]
+    again = gateway.admin.post("/v1/invoices/close").json()
+    assert again["created"] == []
+    billed = httpx.get(f"{gateway.url}/v1/usage", headers=alice.headers).json()
+    assert {u["invoice_id"] for u in billed} == {invoice["id"]}

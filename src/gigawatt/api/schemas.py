@@ -178,6 +178,7 @@ class LogsOut(BaseModel):
 class UsageOut(BaseModel):
     """One usage record: GPU time of one attempt within one invoice period."""
 
+    kind: Literal["gpu"] = "gpu"
     id: int
     job_id: str
     attempt: int

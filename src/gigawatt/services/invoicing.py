@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from gigawatt.billing.invoices import build_invoice
 from gigawatt.billing.periods import parse_period, period_bounds, period_of
 from gigawatt.core.errors import InvalidInput
+from gigawatt.inference import billing_hooks
 from gigawatt.services.accounting import meter
 from gigawatt.services.auth import Principal
 from gigawatt.services.platform import Platform
@@ -161,6 +162,10 @@ def close_period(platform: Platform, period: str | None = None) -> CloseResult:
             tenants[row.tenant_id][0].append(row.id)
         for credit_row in credits:
             tenants[credit_row.tenant_id][1].append(credit_row.id)
+        tokens = billing_hooks.uninvoiced(s, name)  # inference: lines by model
+        for tenant_id, items in tokens.items():
+            if billing_hooks.billable(items):
+                tenants.setdefault(tenant_id, ([], []))
         by_id_usage = {row.id: usage_repo.to_record(row) for row in usage}
         by_id_credit = {row.id: usage_repo.to_credit(row) for row in credits}
         for tenant_id in sorted(tenants):
@@ -169,10 +174,11 @@ def close_period(platform: Platform, period: str | None = None) -> CloseResult:
                 tenant_id,
                 name,
                 [by_id_usage[i] for i in usage_ids],
-                [],
+                billing_hooks.billable(tokens.get(tenant_id, [])),
                 [by_id_credit[i] for i in credit_ids],
             )
             stored = repo.insert_invoice(s, invoice, usage_ids, credit_ids, "closed", now)
+            billing_hooks.mark_invoiced(s, [i for i, _ in tokens.get(tenant_id, [])], stored.id)
             created.append(stored.id)
         views = tuple(_view(s, r) for r in repo.list_invoices(s, None, name))
     return CloseResult(name, tuple(created), views)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query
 
 from gigawatt.api.deps import AdminDep, CallerDep, PlatformDep
 from gigawatt.api.schemas import PERIOD, CloseIn, CloseOut, InvoiceOut, UsageOut
+from gigawatt.inference import billing_hooks
+from gigawatt.inference.billing_hooks import TokenUsageOut
 from gigawatt.services import invoicing
 from gigawatt.services.invoicing import InvoiceView
 
@@ -23,7 +25,7 @@ def invoice_out(view: InvoiceView) -> InvoiceOut:
     return InvoiceOut.model_validate(asdict(view))
 
 
-@router.get("/v1/usage", response_model=list[UsageOut])
+@router.get("/v1/usage", response_model=list[UsageOut | TokenUsageOut])
 def list_usage(
     platform: PlatformDep,
     caller: CallerDep,
@@ -32,10 +34,20 @@ def list_usage(
     job_id: Annotated[str | None, Query(max_length=64)] = None,
     period: PeriodQ = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
-) -> list[UsageOut]:
-    """Usage records of the caller's tenant, oldest first (admin: all, or one tenant's)."""
-    views = invoicing.list_usage(platform, caller, tenant_id or tenant, job_id, period, limit)
-    return [UsageOut(tenant=v.tenant_id, **asdict(v)) for v in views]
+    kind: Annotated[Literal["gpu", "inference"] | None, Query()] = None,
+) -> list[UsageOut | TokenUsageOut]:
+    """Usage records of the caller's tenant, oldest first (admin: all, or one tenant's): GPU
+    time of jobs, then inference tokens (``kind`` keeps one of the two)."""
+    who = tenant_id or tenant
+    views = (
+        []
+        if kind == "inference"
+        else invoicing.list_usage(platform, caller, who, job_id, period, limit)
+    )
+    out: list[UsageOut | TokenUsageOut] = [UsageOut(tenant=v.tenant_id, **asdict(v)) for v in views]
+    if kind != "gpu" and job_id is None:
+        out += billing_hooks.list_for(platform.sessions, caller, who, period, limit)
+    return out
 
 
 @router.get("/v1/invoices", response_model=list[InvoiceOut])
