@@ -9,6 +9,7 @@ Errors are in the OpenAI format; a prompt that does not fit the context is a 400
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
