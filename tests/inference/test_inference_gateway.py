@@ -112,8 +112,9 @@ def test_each_request_gets_its_own_record(gateway: Gateway) -> None:
 
 
 def test_usage_endpoint_and_invoice_show_inference_by_model(gateway: Gateway) -> None:
-    gateway.register("pricey", price_per_million_input_tokens="1000",
-                     price_per_million_output_tokens="3000")  # fmt: skip
+    gateway.register(
+        "pricey", price_per_million_input_tokens="1000", price_per_million_output_tokens="3000"
+    )
     gateway.register("small")
     alice, bob = gateway.tenant("alice"), gateway.tenant("bob")
     client = alice.openai(gateway)
@@ -122,8 +123,10 @@ def test_usage_endpoint_and_invoice_show_inference_by_model(gateway: Gateway) ->
     bob.openai(gateway).completions.create(model="small", prompt="z", max_tokens=1)
     mine = httpx.get(f"{gateway.url}/v1/usage", headers=alice.headers).json()
     assert [(u["kind"], u["model"], u["total_tokens"]) for u in mine] == [
-        ("inference", "pricey", 8), ("inference", "pricey", 8), ("inference", "small", 8)
-    ]  # fmt: skip
+        ("inference", "pricey", 8),
+        ("inference", "pricey", 8),
+        ("inference", "small", 8),
+    ]
     assert mine[0]["amount_usd"] == pytest.approx(0.018) and mine[0]["gpu_seconds"] == 0
     gpu_only = httpx.get(f"{gateway.url}/v1/usage", params={"kind": "gpu"}, headers=alice.headers)
     assert gpu_only.json() == []

@@ -21,8 +21,20 @@ ADMIN = "two-servers-admin"
 
 def start_server(db_url: str, workdir: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    args = [PY, "-c", "from gigawatt.cli.main import app; app()", "serve", "--port", str(port),
-            "--db", db_url, "--backend", "fake", "--state-dir", str(workdir / name)]  # fmt: skip
+    args = [
+        PY,
+        "-c",
+        "from gigawatt.cli.main import app; app()",
+        "serve",
+        "--port",
+        str(port),
+        "--db",
+        db_url,
+        "--backend",
+        "fake",
+        "--state-dir",
+        str(workdir / name),
+    ]
     env = {**os.environ, "GIGAWATT_ADMIN_KEY": ADMIN, "HOME": str(workdir)}
     log = (workdir / f"{name}.log").open("wb")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -64,8 +76,12 @@ def test_limits_hold_across_two_server_processes(servers: tuple[str, str, str]) 
     admin = httpx.Client(base_url=url_a, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30)
     tenant = admin.post("/v1/tenants", json={"name": "acme", "kind": "external"}).json()["id"]
     key = admin.post(f"/v1/tenants/{tenant}/keys").json()
-    model = {"id": "small", "upstream_url": f"{upstream}/v1",
-             "price_per_million_input_tokens": "1.50", "price_per_million_output_tokens": "4.00"}  # fmt: skip
+    model = {
+        "id": "small",
+        "upstream_url": f"{upstream}/v1",
+        "price_per_million_input_tokens": "1.50",
+        "price_per_million_output_tokens": "4.00",
+    }
     assert admin.post("/v1/models", json=model).status_code == 201
     limit = {"scope": "key", "id": key["id"], "requests_per_minute": 5}
     assert admin.put("/v1/limits", json=limit).status_code == 200
@@ -88,8 +104,12 @@ def test_limits_hold_across_two_server_processes(servers: tuple[str, str, str]) 
     # either server, then every request is refused.
     admin.put("/v1/limits", json={"scope": "key", "id": key["id"]})
     budget = amount(4, 4) * 8
-    assert admin.put("/v1/limits", json={"scope": "tenant", "id": tenant,
-                                          "budget_usd": str(budget)}).status_code == 200  # fmt: skip
+    assert (
+        admin.put(
+            "/v1/limits", json={"scope": "tenant", "id": tenant, "budget_usd": str(budget)}
+        ).status_code
+        == 200
+    )
     time.sleep(1.2)  # let both processes' limit caches expire
     codes = [ask(i) for i in range(5)]
     assert codes == [200, 200, 200, 402, 402]

@@ -195,6 +195,7 @@ class Worker:
                 "status": "ok",
                 "model": self.model_id,
                 "device": self.engine.device,
+                "pid": os.getpid(),
                 "batches": self.engine.batches,
                 "largest_batch": self.engine.largest_batch,
             }
