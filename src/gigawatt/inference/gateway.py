@@ -142,6 +142,14 @@ class Gateway:
             )
         return Target(replica.base_url, entry.id, None, replica.id, worker=True)
 
+    async def _next_target(self, prep: Prepared) -> Target:
+        """:meth:`target`, metering the request as failed when there is none."""
+        try:
+            return self.target(prep)
+        except UpstreamError as exc:
+            await self.fail(prep, exc)
+            raise
+
     def upstream_body(self, prep: Prepared, target: Target) -> bytes:
         """The body sent upstream: the client's, with the upstream's model name and, when
         streaming, usage requested (continuously from Gigawatt's workers)."""
@@ -213,7 +221,7 @@ class Gateway:
         """POST to a target, trying other replicas while they cannot be reached."""
         path = _PATHS[prep.kind]
         while True:
-            target = self.target(prep)
+            target = await self._next_target(prep)
             self.track(target, +1)
             try:
                 body = self.upstream_body(prep, target)
@@ -234,7 +242,7 @@ class Gateway:
         """Open the upstream stream (retrying other replicas) and relay it as SSE."""
         path = _PATHS[prep.kind]
         while True:
-            target = self.target(prep)
+            target = await self._next_target(prep)
             try:
                 response = await upstream.open_stream(
                     self.http, target, path, self.upstream_body(prep, target)

@@ -13,11 +13,20 @@ import httpx
 
 from gigawatt.inference.errors import UpstreamError
 
-_RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
+#: Failures before an answer arrived: the server is gone (a refused connection, or a kept-alive
+#: connection whose process died). Retrying elsewhere may repeat work, never billing: only
+#: the answer the client gets is metered.
+_RETRYABLE = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+)
 
 
 class Unreachable(UpstreamError):
-    """The server could not be reached before anything was sent (safe to try elsewhere)."""
+    """The server could not be reached or died before answering (try another replica)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, 502, "upstream_unreachable")
