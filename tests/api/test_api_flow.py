@@ -138,3 +138,21 @@ def test_reservations_over_http(api: Api) -> None:
     gone = api.client.delete(f"/v1/tenants/{tid}/reservations/{rid}", headers=api.admin)
     assert gone.status_code == 204
     assert api.client.get(f"/v1/tenants/{tid}/reservations", headers=api.admin).json() == []
+
+
+def test_inference_gateway_mounts_with_its_own_body_limit(api: Api) -> None:
+    from fastapi.testclient import TestClient
+
+    from gigawatt.api import create_app
+    from gigawatt.inference.settings import InferenceSettings
+
+    app = create_app(api.platform, inference=InferenceSettings(background=False))
+    _, a = api.tenant("a")
+    with TestClient(app) as client:
+        assert client.get("/v1/models", headers=a).json() == {"object": "list", "data": []}
+        prompt = {"model": "none", "messages": [{"role": "user", "content": "x" * 2_000_000}]}
+        r = client.post("/v1/chat/completions", json=prompt, headers=a)
+        assert r.status_code == 404, r.text  # read and refused for the model, not the size
+        job = {"name": "j", "command": ["x" * 2_000_000], "gpus": 1, "gpu_type": "H100"}
+        r = client.post("/v1/jobs", json={**job, "tier": "spot"}, headers=a)
+        assert r.status_code == 413

@@ -85,5 +85,8 @@ def create_app(
         router, gateway = build_router(deps)
         app.state.inference_gateway = gateway
         app.include_router(router)
-    app.add_middleware(BodyLimit, max_bytes=platform.settings.max_body_bytes)
+    limits: dict[str, int] = {}
+    if inference is not None:  # prompts may be larger than job submissions
+        limits = dict.fromkeys(("/v1/chat/", "/v1/completions"), inference.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=platform.settings.max_body_bytes, path_limits=limits)
     return app

@@ -102,14 +102,25 @@ class BodyLimit:
     without one (chunked) is buffered up to the limit and refused as soon as it exceeds it.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, path_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        #: path prefix -> limit, for routes that take larger bodies (inference prompts)
+        self.path_limits = dict(path_limits or {})
+
+    def _limit(self, path: str) -> int:
+        for prefix, limit in self.path_limits.items():
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(str(scope.get("path", "")))
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
             try:
@@ -117,8 +128,8 @@ class BodyLimit:
             except ValueError:
                 await self._refuse(send, 400, "invalid_input", "malformed Content-Length")
                 return
-            if length > self.max_bytes:
-                await self._too_large(send)
+            if length > limit:
+                await self._too_large(send, limit)
                 return
         chunks: list[bytes] = []
         size = 0
@@ -129,8 +140,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(send)
+            if size > limit:
+                await self._too_large(send, limit)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -147,8 +158,8 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, send: Send) -> None:
-        message = f"request body larger than {self.max_bytes} bytes"
+    async def _too_large(self, send: Send, limit: int) -> None:
+        message = f"request body larger than {limit} bytes"
         await self._refuse(send, 413, "payload_too_large", message)
 
     @staticmethod
