@@ -6,19 +6,12 @@ need a trace skip, naming the path, when it is absent.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from sim_helpers import traces_dir
 
 from gigawatt.core.catalogue import Catalogue, default_catalogue
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def traces_dir() -> Path:
-    """Where the public traces are."""
-    return Path(os.environ.get("GIGAWATT_TRACES_DIR") or REPO.parent / "shared" / "traces")
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -14,6 +16,14 @@ from gigawatt.scheduling.scheduler import Scheduler
 from gigawatt.sim.recording import RecordingScheduler
 from gigawatt.sim.twin import Twin
 from gigawatt.sim.workload import TIER_CODE, RunSettings, Workload, build_workload
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def traces_dir() -> Path:
+    """Where the public traces are: ``GIGAWATT_TRACES_DIR`` or ``<repo>/../shared/traces``."""
+    return Path(os.environ.get("GIGAWATT_TRACES_DIR") or REPO.parent / "shared" / "traces")
+
 
 #: (submit_s, duration_s, gpus, tier)
 Job = tuple[float, float, int, Tier]

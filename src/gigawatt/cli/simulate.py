@@ -95,8 +95,11 @@ def _path(text: str | None, field: str) -> Path | None:
 
 
 @contextmanager
-def _progress(total_s: float, show: bool) -> Iterator[Callable[[float], None] | None]:
-    if not show or total_s <= 0:
+def progress_bar(
+    total_s: float, console: Console | None
+) -> Iterator[Callable[[float], None] | None]:
+    """A ``progress(virtual seconds done)`` callback drawing a rich bar (None: no bar)."""
+    if console is None or total_s <= 0:
         yield None
         return
     columns = (
@@ -105,7 +108,7 @@ def _progress(total_s: float, show: bool) -> Iterator[Callable[[float], None] | 
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("virtual time", total=total_s)
         yield lambda now: bar.update(task, completed=min(now, total_s))
 
@@ -118,6 +121,17 @@ def _write(path: str, data: str | bytes, field: str) -> None:
             Path(path).write_text(data, encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}", field) from None
+
+
+def _writable(text: str | None, field: str) -> None:
+    """Fail before a long run when an output file cannot be written."""
+    if text is None:
+        return
+    parent = Path(text).resolve().parent
+    if not parent.is_dir():
+        raise InvalidInput(f"cannot write {text}: no such directory {parent}", field)
+    if Path(text).is_dir():
+        raise InvalidInput(f"cannot write {text}: it is a directory", field)
 
 
 def _json_safe(value: Any) -> Any:
@@ -220,12 +234,14 @@ def _run(opts: dict[str, Any]) -> None:
         tier_mix=_tier_mix(opts["tier_mix"]),
         demand_scale=_number(opts["demand_scale"], "demand_scale") or 1.0,
     )
+    _writable(opts["report"], "report")
+    _writable(opts["plot"], "plot")
     catalogue = default_catalogue()
     prepared = prepare(options, catalogue)
     w = prepared.workload
     total = prepared.horizon_s if prepared.horizon_s is not None else w.span_s
     show = len(w) >= PROGRESS_FROM and sys.stderr.isatty()
-    with _progress(total, show) as progress:
+    with progress_bar(total, Console(stderr=True) if show else None) as progress:
         start = float(w.submit_s[0])
         tick = None if progress is None else (lambda now: progress(now - start))
         result = simulate(

@@ -48,11 +48,13 @@ _SIGNATURES: tuple[tuple[TraceFormat, frozenset[str]], ...] = (
 
 
 def detect_format(path: Path | str) -> TraceFormat:
-    """The format whose columns the header has; :class:`TraceError` naming the formats otherwise."""
+    """The format whose columns the header has (best match, at least half of a format's
+    signature, so that a file missing a column gets the loader's message naming it);
+    :class:`TraceError` naming the formats otherwise."""
     header = set(read_header(path))
-    for fmt, columns in _SIGNATURES:
-        if columns <= header:
-            return fmt
+    score, fmt = max((len(columns & header) / len(columns), f) for f, columns in _SIGNATURES)
+    if score >= 0.5:
+        return fmt
     raise TraceError(
         path,
         "unrecognised trace header; expected Philly (timestamp,duration,num_gpus,...), "
