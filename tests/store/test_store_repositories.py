@@ -182,3 +182,18 @@ def test_lease_is_exclusive_until_it_expires(sessions: sessionmaker[Session]) ->
         lease.give_up(s, "c")
     with transaction(sessions) as s:
         assert lease.acquire(s, "d", T0 + 9, ttl_s=5).held
+
+
+@pytest.mark.parametrize("url", ["mysql://x@y/z", "not a url", "oracle+cx://a/b"])
+def test_unsupported_database_urls_are_invalid_input(url: str) -> None:
+    from gigawatt.core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        make_engine(url)
+
+
+def test_bare_postgres_schemes_use_psycopg() -> None:
+    for scheme in ("postgres", "postgresql"):
+        engine = make_engine(f"{scheme}://postgres@127.0.0.1:5432/test")
+        assert engine.url.drivername == "postgresql+psycopg"
+        engine.dispose()

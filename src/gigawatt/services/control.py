@@ -188,8 +188,9 @@ class ControlLoop:
     def _schedule(self, s: Session, now: float, work: _Work, report: TickReport) -> None:
         p = self.platform
         sched = Scheduler.for_fleet(p.fleet, p.catalogue, policy_of(p, s))
-        active = {job.id: attempt for attempt, job in attempts_repo.active_attempts(s)}
-        for attempt, job in attempts_repo.active_attempts(s):
+        running = attempts_repo.active_attempts(s)
+        active = {job.id: attempt for attempt, job in running}
+        for attempt, job in running:
             placement = tuple((str(n), int(g)) for n, g in attempt.placement)
             try:
                 sched.restore_running(

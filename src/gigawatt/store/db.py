@@ -29,12 +29,12 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError for garbage
         raise InvalidInput(f"not a database URL: {url!r}", "db") from exc
+    if parsed.drivername in ("postgres", "postgresql"):  # the bare schemes mean psycopg 3
+        parsed = parsed.set(drivername="postgresql+psycopg")
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(url, parsed.database, echo)
     if backend == "postgresql":
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
     raise InvalidInput(f"unsupported database {backend!r}; use sqlite or postgresql", "db")
 
