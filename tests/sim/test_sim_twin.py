@@ -75,7 +75,7 @@ def test_conservation_caps_and_terminal_states(catalogue: Catalogue) -> None:
     assert not sched.inner.queued_jobs() and not sched.inner.running_jobs()
     assert twin.allocated == 0 and twin.queued == 0
     # GPU-seconds summed over jobs == integral of allocated GPUs over time
-    tl = build_timeline(twin.log, float(w.submit_s[0]), end, len(twin.sites))
+    tl = build_timeline(twin, float(w.submit_s[0]), end)
     assert math.fsum(twin.gpu_s) == pytest.approx(tl.gpu_seconds, rel=1e-9)
     # the allocation never exceeds the fleet nor a site's power cap
     assert tl.peak_gpus <= fleet.total_gpus()

@@ -90,7 +90,7 @@ def summarise(
     done = status == SUCCEEDED
     queue = first - submit
     jct = end - submit
-    timeline = build_timeline(twin.log, start_s, max(end_s, start_s), len(twin.sites), bins)
+    timeline = build_timeline(twin, start_s, max(end_s, start_s), bins)
 
     gpu_s = np.array(twin.gpu_s)
     wait = np.array(twin.wait_s)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gigawatt.sim.twin import AllocationLog
+from gigawatt.sim.twin import Twin
 from gigawatt.sim.workload import TIERS, FloatArray
 
 
@@ -44,15 +44,18 @@ class Timeline:
         return float(self.gpu_seconds_by_tier.sum())
 
 
-def build_timeline(
-    log: AllocationLog, start_s: float, end_s: float, sites: int, bins: int = 400
-) -> Timeline:
-    """Bin the change log over ``[start_s, end_s]``."""
-    t = np.frombuffer(log.t, dtype=np.float64) if len(log.t) else np.zeros(0)
-    tier = np.frombuffer(log.tier, dtype=np.int8) if len(log.tier) else np.zeros(0, np.int8)
-    site = np.asarray(log.site, dtype=np.int64)
-    gpus = np.asarray(log.gpus, dtype=np.float64)
-    kw = np.frombuffer(log.kw, dtype=np.float64) if len(log.kw) else np.zeros(0)
+def build_timeline(twin: Twin, start_s: float, end_s: float, bins: int = 400) -> Timeline:
+    """Bin the twin's allocation log over ``[start_s, end_s]``."""
+    log, w = twin.log, twin.workload
+    sites = len(twin.sites)
+    t = np.array(log.t, dtype=np.float64)
+    signed = np.array(log.job, dtype=np.int64)
+    job = np.where(signed < 0, ~signed, signed)
+    sign = np.where(signed < 0, -1.0, 1.0)
+    tier = w.tier[job]
+    gpus = (w.gpus[job] * sign).astype(np.float64)
+    kw = gpus * np.array(twin.kw_per_gpu, dtype=np.float64)[w.gpu_type[job]]
+    site = np.array(log.site, dtype=np.int64) if len(log.site) else np.zeros(len(t), np.int64)
     span = max(end_s - start_s, 1e-9)
     edges = np.linspace(start_s, start_s + span, bins + 1)
     width = np.diff(edges)

@@ -47,13 +47,12 @@ class SchedulerLike(Protocol):
 
 @dataclass(slots=True)
 class AllocationLog:
-    """Every change of allocated GPUs: time, tier code, site index, signed GPUs and kW."""
+    """Every change of allocated GPUs: when, which job (``i`` took its GPUs, ``~i`` gave them
+    back) and, on multi-site fleets, at which site. GPUs, tier and kW follow from the job."""
 
     t: array[float]
-    tier: array[int]
+    job: array[int]
     site: array[int]
-    gpus: array[int]
-    kw: array[float]
 
 
 class Twin:
@@ -87,6 +86,8 @@ class Twin:
         self.tenant: list[int] = workload.tenant.tolist()
         self.gpu_type: list[int] = workload.gpu_type.tolist()
         self.priority: list[int] = workload.priority.tolist()
+        self.tenant_names = workload.tenants
+        self.type_names = workload.gpu_types
         self.kw_per_gpu = [catalogue.get(g).it_kw_per_gpu for g in workload.gpu_types]
         self.sites = [site.name for site in fleet.sites]
         site_index = {name: k for k, name in enumerate(self.sites)}
@@ -117,7 +118,7 @@ class Twin:
         self.pass_pending = False
         #: ``(job index, attempt, start, end)`` of every allocation, when asked for (tests).
         self.attempts: list[tuple[int, int, float, float]] | None = [] if record_attempts else None
-        self.log = AllocationLog(array("d"), array("b"), array("i"), array("i"), array("d"))
+        self.log = AllocationLog(array("d"), array("q"), array("i"))
 
     # -- running ---------------------------------------------------------------------------
     def run(
@@ -136,9 +137,9 @@ class Twin:
     def _request(self, i: int, remaining: float) -> JobRequest:
         return JobRequest(
             str(i),
-            self.workload.tenants[self.tenant[i]],
+            self.tenant_names[self.tenant[i]],
             TIERS[self.tier[i]],
-            self.workload.gpu_types[self.gpu_type[i]],
+            self.type_names[self.gpu_type[i]],
             self.gpus[i],
             self.submit_s[i],
             self.priority[i],
@@ -195,7 +196,12 @@ class Twin:
         g = self.gpus[i]
         site = self.node_site[node_id] if self.node_site else 0
         self.site_of[i] = site
-        self._log(t, i, site, g)
+        log = self.log
+        log.t.append(t)
+        log.job.append(i)
+        if self.node_site:
+            log.site.append(site)
+        self.allocated += g
         remaining = self.duration_s[i] - self.kept_s[i]
         payload = (i << 16) | (a & _EPOCH)
         if self.fail_rate:
@@ -205,21 +211,17 @@ class Twin:
                 return
         out.append((t + remaining, _P_STOP, FINISH, payload))
 
-    def _log(self, t: float, i: int, site: int, g: int) -> None:
-        log = self.log
-        log.t.append(t)
-        log.tier.append(self.tier[i])
-        log.site.append(site)
-        log.gpus.append(g)
-        log.kw.append(g * self.kw_per_gpu[self.gpu_type[i]])
-        self.allocated += g
-
     def _stop(self, t: float, i: int) -> float:
         """Take job ``i`` off its GPUs at ``t``; returns the seconds it ran this attempt."""
         ran = t - self.run_start[i]
         g = self.gpus[i]
         self.gpu_s[i] += g * ran
-        self._log(t, i, self.site_of[i], -g)
+        log = self.log
+        log.t.append(t)
+        log.job.append(~i)
+        if self.node_site:
+            log.site.append(self.site_of[i])
+        self.allocated -= g
         self.sched.release(str(i))
         if self.attempts is not None:
             self.attempts.append((i, self.attempt[i], self.run_start[i], t))

@@ -23,7 +23,7 @@ import numpy as np
 from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.fleet import FleetSpec, NodeGroup, Site
 from gigawatt.core.tiers import Tier
-from gigawatt.sim.traces.common import TraceError, integer, number, rows
+from gigawatt.sim.traces.common import Columns, TraceError
 from gigawatt.sim.workload import TIER_CODE, Workload, build_workload
 
 POD_COLUMNS = (
@@ -47,54 +47,45 @@ QOS_TIER = {
 
 def load_alibaba_pods(path: Path | str) -> Workload:
     """Read the pod list; GPU pods become jobs (tenant = quality-of-service class)."""
-    submit: list[float] = []
-    duration: list[float] = []
-    gpus: list[int] = []
-    tier: list[int] = []
-    qos_names: dict[str, int] = {}
-    tenant: list[int] = []
-    total = 0
-    for line, row in rows(path, POD_COLUMNS):
-        total += 1
-        g = integer(path, line, "num_gpu", row["num_gpu"])
-        if g == 0:
-            continue
-        created = number(path, line, "creation_time", row["creation_time"])
-        started = number(path, line, "scheduled_time", row["scheduled_time"], allow_empty=True)
-        ended = number(path, line, "deletion_time", row["deletion_time"])
-        begin = created if started != started else started
-        if ended < begin:
-            raise TraceError(path, f"deletion_time {ended:g} is before start {begin:g}", line)
-        qos = row["qos"]
-        if qos not in QOS_TIER:
-            raise TraceError(path, f"unknown qos {qos!r} (known: {', '.join(QOS_TIER)})", line)
-        submit.append(created)
-        duration.append(ended - begin)
-        gpus.append(g)
-        tier.append(TIER_CODE[QOS_TIER[qos]])
-        tenant.append(qos_names.setdefault(qos, len(qos_names)))
-    if not submit:
+    cols = Columns(path, POD_COLUMNS)
+    gpus_all = cols.integers("num_gpu")
+    created = cols.numbers("creation_time")
+    started = cols.numbers("scheduled_time", allow_empty=True)
+    ended = cols.numbers("deletion_time")
+    begin = np.where(np.isnan(started), created, started)
+    early = np.flatnonzero(ended < begin)
+    if len(early):
+        k = int(early[0])
+        raise cols.error(k, f"deletion_time {ended[k]:g} is before start {begin[k]:g}")
+    qos = cols.values["qos"]
+    for k, q in enumerate(qos):
+        if q not in QOS_TIER:
+            raise cols.error(k, f"unknown qos {q!r} (known: {', '.join(QOS_TIER)})")
+    rows = np.flatnonzero(gpus_all > 0)
+    if not len(rows):
         raise TraceError(path, "no pods requesting GPUs in the trace")
-    t = np.array(submit, dtype=np.float64)
+    names = tuple(dict.fromkeys(qos[k] for k in rows))
+    t = created[rows]
     return build_workload(
         "alibaba",
         t - t.min(),
-        np.array(duration),
-        np.array(gpus, dtype=np.int64),
-        np.array(tier, dtype=np.int64),
-        np.array(tenant, dtype=np.int64),
-        tuple(qos_names),
-        meta={"source": str(path), "rows": total, "gpu_pods": len(submit)},
+        (ended - begin)[rows],
+        gpus_all[rows],
+        np.array([TIER_CODE[QOS_TIER[qos[k]]] for k in rows], dtype=np.int64),
+        np.array([names.index(qos[k]) for k in rows], dtype=np.int64),
+        names,
+        meta={"source": str(path), "rows": len(cols), "gpu_pods": len(rows)},
     )
 
 
 def alibaba_nodes(path: Path | str) -> Counter[tuple[str, int]]:
     """GPU nodes of the node list, counted by ``(model, GPUs per node)`` (CPU-only skipped)."""
-    shapes: Counter[tuple[str, int]] = Counter()
-    for line, row in rows(path, NODE_COLUMNS):
-        g = integer(path, line, "gpu", row["gpu"])
-        if g > 0:
-            shapes[(row["model"] or "gpu", g)] += 1
+    cols = Columns(path, NODE_COLUMNS)
+    gpus = cols.integers("gpu").tolist()
+    models = cols.values["model"]
+    shapes: Counter[tuple[str, int]] = Counter(
+        (m or "gpu", g) for m, g in zip(models, gpus, strict=True) if g > 0
+    )
     if not shapes:
         raise TraceError(path, "no GPU nodes in the node list")
     return shapes

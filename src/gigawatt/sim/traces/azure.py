@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from gigawatt.core.errors import InvalidInput
 from gigawatt.core.tiers import Tier
-from gigawatt.sim.traces.common import TraceError, integer, rows
+from gigawatt.sim.traces.common import Columns, TraceError
+from gigawatt.sim.traces.timestamps import seconds_or_datetimes
 from gigawatt.sim.workload import TIER_CODE, FloatArray, IntArray, Workload, build_workload
 
 COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
@@ -78,36 +78,18 @@ class InferenceModel:
         return self.tokens_per_gpu_s * self.gpus_per_replica * self.target_utilization
 
 
-def _timestamp(path: Path | str, line: int, text: str) -> float:
-    base, _, frac = text.partition(".")
-    try:
-        parsed = datetime.fromisoformat(base)
-        extra = float("0." + frac) if frac else 0.0
-    except ValueError as exc:
-        raise TraceError(path, f"TIMESTAMP is not a date-time: {text!r}", line) from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp() + extra
-
-
 def load_azure_requests(path: Path | str) -> Requests:
     """Read the request trace; times are made relative to the first request."""
-    at: list[float] = []
-    context: list[int] = []
-    generated: list[int] = []
-    for line, row in rows(path, COLUMNS):
-        at.append(_timestamp(path, line, row["TIMESTAMP"]))
-        context.append(integer(path, line, "ContextTokens", row["ContextTokens"]))
-        generated.append(integer(path, line, "GeneratedTokens", row["GeneratedTokens"]))
-    if not at:
+    cols = Columns(path, COLUMNS)
+    if not len(cols):
         raise TraceError(path, "no requests in the trace")
-    t = np.array(at, dtype=np.float64)
+    t = seconds_or_datetimes(cols, "TIMESTAMP")
     order = np.argsort(t, kind="stable")
     return Requests(
         name=Path(path).stem,
         at_s=(t - t.min())[order],
-        context_tokens=np.array(context, dtype=np.int64)[order],
-        generated_tokens=np.array(generated, dtype=np.int64)[order],
+        context_tokens=cols.integers("ContextTokens")[order],
+        generated_tokens=cols.integers("GeneratedTokens")[order],
     )
 
 
