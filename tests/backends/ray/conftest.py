@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from ray_specs import NAMESPACE
+from ray_specs import NAMESPACE, node_ids
 
-from gigawatt.backends.ray.localcluster import NODE_LABEL, LocalRayCluster
+from gigawatt.backends.ray.localcluster import LocalRayCluster
 
 if TYPE_CHECKING:
     from gigawatt.backends.ray import RayBackend
@@ -60,17 +60,6 @@ def ray_backend(
     )
     yield backend
     backend.close()
-
-
-def node_ids() -> dict[str, str]:
-    """``gigawatt.dev/node`` label -> Ray node id, for the alive nodes."""
-    from gigawatt.backends.ray.discovery import cluster_nodes
-
-    return {
-        n["Labels"][NODE_LABEL]: n["NodeID"]
-        for n in cluster_nodes()
-        if n.get("Alive") and NODE_LABEL in (n.get("Labels") or {})
-    }
 
 
 @pytest.fixture

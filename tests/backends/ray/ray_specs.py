@@ -33,6 +33,18 @@ def ray_spec(
     )
 
 
+def node_ids() -> dict[str, str]:
+    """``gigawatt.dev/node`` label -> Ray node id, for the alive nodes (needs a connection)."""
+    from gigawatt.backends.ray.discovery import cluster_nodes
+    from gigawatt.backends.ray.localcluster import NODE_LABEL
+
+    return {
+        n["Labels"][NODE_LABEL]: n["NodeID"]
+        for n in cluster_nodes()
+        if n.get("Alive") and NODE_LABEL in (n.get("Labels") or {})
+    }
+
+
 def wait_status(backend: Backend, handle: Handle, timeout_s: float = 60.0) -> ExitStatus:
     """Poll until the attempt is over; fails the test after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s

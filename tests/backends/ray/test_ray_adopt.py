@@ -17,9 +17,8 @@ import pytest
 
 pytest.importorskip("ray")
 
-from ray_specs import NAMESPACE, ray_spec, wait_for, wait_status
+from ray_specs import NAMESPACE, node_ids, ray_spec, wait_for, wait_status
 
-from conftest import node_ids
 from gigawatt.backends.base import ExitStatus, Handle
 from gigawatt.backends.ray import RayBackend
 from gigawatt.backends.ray.localcluster import LocalRayCluster

@@ -6,7 +6,8 @@ import pytest
 
 pytest.importorskip("ray")
 
-from conftest import node_ids
+from ray_specs import node_ids
+
 from gigawatt.backends.ray import RayBackend
 from gigawatt.backends.ray.discovery import cluster_nodes, ray_ids
 from gigawatt.backends.ray.localcluster import LocalRayCluster
