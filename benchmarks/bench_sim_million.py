@@ -8,6 +8,7 @@ construction, every pass, the summary) and jobs per second, on one core.
 
 from __future__ import annotations
 
+import os
 import time
 from importlib import resources
 
@@ -30,15 +31,17 @@ def main() -> None:
     t0 = time.perf_counter()
     w = generate(spec, fleet, catalogue, seed=1)
     gen_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     result = simulate(
         Prepared(fleet, w, spec.days * 86400.0), catalogue, SchedulingPolicy(Ordering.PRIORITY)
     )
     run_s = time.perf_counter() - t1
+    cpu_s = time.process_time() - c1
     s = result.summary
     print(f"jobs {len(w):,}, fleet {GPUS:,} H100, policy priority, {spec.days:g} day(s)")
     print(f"generate: {gen_s:.2f} s")
-    print(f"run + summary: {run_s:.2f} s; {len(w) / run_s:,.0f} jobs/s")
+    print(f"run + summary: {run_s:.2f} s wall, {cpu_s:.2f} s CPU; {len(w) / run_s:,.0f} jobs/s")
+    print(f"load average (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"generate + run: {gen_s + run_s:.2f} s")
     print(
         f"events {s['events']:,}, passes {s['scheduling_passes']:,}, preemptions "

@@ -32,18 +32,21 @@ def main() -> None:
     t0 = time.perf_counter()
     w = load_philly(path).resolve_gpu_type("H100")
     load_s = time.perf_counter() - t0
-    walls = []
+    walls, cpus = [], []
     summary: dict[str, object] = {}
     for _ in range(3):
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         result = simulate(Prepared(fleet, w, None), catalogue, SchedulingPolicy(Ordering.PRIORITY))
         walls.append(time.perf_counter() - t1)
+        cpus.append(time.process_time() - c1)
         summary = dict(result.summary)
     best = min(walls)
     load = w.offered_load(2000)
     print(f"jobs {len(w):,}, fleet 2,000 H100, policy priority, offered load {load:.3f}")
     print(f"trace load: {load_s:.2f} s")
-    print(f"run + summary: best {best:.2f} s, runs {', '.join(f'{x:.2f}' for x in walls)} s")
+    print(f"run + summary: best {best:.2f} s, runs {', '.join(f'{x:.2f}' for x in walls)} s wall")
+    print(f"CPU per run: {', '.join(f'{x:.2f}' for x in cpus)} s")
+    print(f"load average (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"load + run: {load_s + best:.2f} s; {len(w) / best:,.0f} jobs/s")
     print(
         f"events {summary['events']:,}, passes {summary['scheduling_passes']:,}, "

@@ -147,7 +147,7 @@ def simulate(
     started = time.perf_counter()
     scheduler = Scheduler.for_fleet(prepared.fleet, catalogue, policy)
     twin = Twin(prepared.workload, prepared.fleet, catalogue, scheduler, seed=seed)
-    end = twin.run(prepared.horizon_s, progress=progress)
+    end = twin.run(prepared.horizon_s, progress=progress, release_at_end=False)
     wall = time.perf_counter() - started
     info: dict[str, object] = {
         "policy": policy.ordering.value,
