@@ -89,6 +89,8 @@ class RayBackend(Backend):
         self.clock: Clock = clock if clock is not None else WallClock()
         self._owns_connection = connect(address, namespace)
         self._actor_cls: Any = ray.remote(RankActor)
+        #: Actor handles by attempt (group name), so that polling does not ask the GCS each time.
+        self._handles: dict[str, list[Any | None]] = {}
 
     # -- Backend interface -------------------------------------------------------------
 
@@ -129,7 +131,7 @@ class RayBackend(Backend):
         final = records.read_status(info.adir)
         if final is not None:
             return final
-        ranks = AttemptRanks(info.actors, info.namespace, self.call_timeout_s)
+        ranks = self._ranks(info)
         states = ranks.states()
         if any(isinstance(s, Gone) for s in states):
             if self._node_lost(info, states):
@@ -154,7 +156,7 @@ class RayBackend(Backend):
         info = records.AttemptInfo.of_handle(handle)
         if info is None or records.read_status(info.adir) is not None:
             return
-        AttemptRanks(info.actors, info.namespace, self.call_timeout_s).signal(signal.SIGTERM)
+        self._ranks(info).signal(signal.SIGTERM)
 
     def kill(self, handle: Handle) -> None:
         """SIGKILL to every rank's process group, then end the attempt and free its placement
@@ -167,7 +169,7 @@ class RayBackend(Backend):
             return
         with contextlib.suppress(OSError):
             info.adir.killed.touch()
-        ranks = AttemptRanks(info.actors, info.namespace, self.call_timeout_s)
+        ranks = self._ranks(info)
         before = ranks.states()
         after = ranks.kill(self.call_timeout_s)
         statuses: list[ExitStatus] = []
@@ -186,7 +188,7 @@ class RayBackend(Backend):
         info = records.AttemptInfo.of_handle(handle)
         if info is None or records.read_status(info.adir) is not None:
             return False
-        ranks = AttemptRanks(info.actors, info.namespace, self.call_timeout_s)
+        ranks = self._ranks(info)
         return ranks.any_found() and any(s is None for s in ranks.states())
 
     def logs(self, job_id: str, attempt: int) -> str:
@@ -196,7 +198,7 @@ class RayBackend(Backend):
         adir = AttemptDir.of(self.state_dir, job_id, attempt)
         info = records.AttemptInfo.from_json(records.read_json(adir.root / records.META))
         if info is not None and records.read_status(adir) is None:
-            self._copy_logs(info, AttemptRanks(info.actors, info.namespace, self.call_timeout_s))
+            self._copy_logs(info, self._ranks(info))
         return read_logs(adir, self.max_log_bytes)
 
     def discover_nodes(self) -> list[NodeSpec] | None:
@@ -283,6 +285,16 @@ class RayBackend(Backend):
             "master": f"{master_addr}:{master_port}",
         }
 
+    def _ranks(self, info: records.AttemptInfo) -> AttemptRanks:
+        """The attempt's rank actors (handles cached; a dead actor's handle reports Gone)."""
+        cached = self._handles.get(info.group)
+        ranks = AttemptRanks(info.actors, info.namespace, self.call_timeout_s, cached)
+        if cached is None and ranks.any_found():
+            if len(self._handles) > 10_000:
+                self._handles.clear()
+            self._handles[info.group] = list(ranks.actors)
+        return ranks
+
     def _node_lost(self, info: records.AttemptInfo, states: list[RankState]) -> bool:
         gone = [info.nodes[r] for r, s in enumerate(states) if isinstance(s, Gone)]
         if not gone:
@@ -327,15 +339,17 @@ class RayBackend(Backend):
         with contextlib.suppress(OSError):
             records.write_status(info.adir, status)
         ranks.destroy()
+        self._handles.pop(info.group, None)
         self._remove_group(info.group)
         return status
 
     def _destroy(self, info: records.AttemptInfo) -> None:
         """Kill whatever actors and placement group of ``info`` exist."""
-        ranks = AttemptRanks(info.actors, info.namespace, self.call_timeout_s)
+        ranks = self._ranks(info)
         if ranks.any_found():
             ranks.kill(self.call_timeout_s)
             ranks.destroy()
+        self._handles.pop(info.group, None)
         self._remove_group(info.group)
 
     def _remove_group(self, name: str) -> None:

@@ -76,10 +76,19 @@ def _state(result: tuple[str, Any]) -> RankState:
 class AttemptRanks:
     """Handles on the rank actors of one attempt (None where an actor is gone)."""
 
-    def __init__(self, names: Sequence[str], namespace: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        names: Sequence[str],
+        namespace: str,
+        timeout_s: float,
+        handles: Sequence[Any | None] | None = None,
+    ) -> None:
         self.names = list(names)
         self.timeout_s = timeout_s
-        self.actors: list[Any | None] = [lookup(n, namespace) for n in self.names]
+        if handles is not None and len(handles) == len(self.names):
+            self.actors: list[Any | None] = list(handles)
+        else:
+            self.actors = [lookup(n, namespace) for n in self.names]
 
     def _call(self, method: str, *args: object) -> list[tuple[str, Any]]:
         refs: list[Any | None] = []
