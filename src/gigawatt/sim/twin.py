@@ -8,7 +8,8 @@ injected rate, and are stopped when preempted. Differences from the live server,
   time, and the pass is repeated so that the preemptor starts at the same instant;
 - the run-time estimate a job gives the scheduler (``max_runtime_s``) is its remaining trace
   duration (an oracle, as published simulators use for SJF and backfill);
-- all events at one instant are handled before one scheduling pass (heap priority).
+- all events at one instant are handled before one scheduling pass (the engine's
+  end-of-instant hook: the pass runs as an event of the lowest priority would).
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.errors import Unschedulable
 from gigawatt.core.fleet import FleetSpec
 from gigawatt.scheduling.model import Decision, JobRequest
-from gigawatt.sim.engine import Engine, NewEvent
+from gigawatt.sim.engine import Engine, NewEvent, Stream
 from gigawatt.sim.workload import TIERS, Restart, Workload
 
 # Event kinds (index into the handler table) and priorities (lower runs first at one instant).
-ARRIVE, FINISH, FAIL, PASS = 0, 1, 2, 3
-_P_STOP, _P_ARRIVE, _P_PASS = 0, 1, 9
+ARRIVE, FINISH, FAIL = 0, 1, 2
+_P_STOP, _P_ARRIVE = 0, 1
 # Job states (ints in the hot path; mapped to JobStatus in the results).
 PENDING, QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, REJECTED = range(7)
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED, REJECTED})
@@ -134,11 +135,12 @@ class Twin:
         skips telling the scheduler (when it is thrown away after the run: a gigawatt fleet
         has ~10^5 jobs running at the horizon), the twin's own accounting is the same."""
         self._release = True
-        handlers = (self._arrive, self._finish, self._fail, self._pass)
-        if self.n:
-            self.engine.push(self.submit_s[0], _P_ARRIVE, ARRIVE, 0)
+        handlers = (self._arrive, self._finish, self._fail)
         until = None if horizon_s is None or not self.n else self.submit_s[0] + horizon_s
-        end = self.engine.run(handlers, until=until, progress=progress)
+        arrivals = Stream(self.submit_s, _P_ARRIVE, ARRIVE)
+        end = self.engine.run(
+            handlers, until=until, progress=progress, stream=arrivals, instant_end=self._pass
+        )
         self._release = release_at_end
         self._cancel_rest(end)
         return end
@@ -155,7 +157,7 @@ class Twin:
             remaining,
         )
 
-    def _enqueue(self, t: float, i: int, out: list[NewEvent]) -> None:
+    def _enqueue(self, t: float, i: int) -> None:
         remaining = self.duration_s[i] - self.kept_s[i]
         try:
             self.sched.submit(self._request(i, remaining))
@@ -166,19 +168,15 @@ class Twin:
         self.status[i] = QUEUED
         self.queued_since[i] = t
         self.queued += 1
+        self.pass_pending = True
+
+    def _arrive(self, t: float, i: int) -> None:
+        self._enqueue(t, i)
+
+    def _pass(self, t: float) -> Iterable[NewEvent] | None:
+        """End of an instant: one scheduling pass if anything changed that may start a job."""
         if not self.pass_pending:
-            self.pass_pending = True
-            out.append((t, _P_PASS, PASS, 0))
-
-    def _arrive(self, t: float, i: int) -> Iterable[NewEvent]:
-        out: list[NewEvent] = []
-        if i + 1 < self.n:
-            out.append((self.submit_s[i + 1], _P_ARRIVE, ARRIVE, i + 1))
-        self._enqueue(t, i, out)
-        return out
-
-    def _pass(self, t: float, _: int) -> Iterable[NewEvent]:
-        self.pass_pending = False
+            return None
         out: list[NewEvent] = []
         sched = self.sched
         while True:
@@ -247,9 +245,8 @@ class Twin:
         self._stop(t, i)
         self.status[i] = SUCCEEDED
         self.end_s[i] = t
-        if self.queued and not self.pass_pending:
+        if self.queued:
             self.pass_pending = True
-            return ((t, _P_PASS, PASS, 0),)
         return ()
 
     def _interrupt(self, t: float, i: int) -> None:
@@ -269,22 +266,20 @@ class Twin:
             return ()
         self._interrupt(t, i)
         self.failures[i] += 1
-        out: list[NewEvent] = []
         if self.failures[i] > self.max_retries:
             self.status[i] = FAILED
             self.end_s[i] = t
         else:
-            self._enqueue(t, i, out)
-        if self.queued and not self.pass_pending:
+            self._enqueue(t, i)
+        if self.queued:
             self.pass_pending = True
-            out.append((t, _P_PASS, PASS, 0))
-        return out
+        return ()
 
     def _preempt(self, t: float, i: int) -> None:
         self._interrupt(t, i)
         self.preempted[i] += 1
         self.preemptions += 1
-        self._enqueue(t, i, [])  # the pass loop runs again at once
+        self._enqueue(t, i)  # the pass loop runs again at once
 
     def _cancel_rest(self, t: float) -> None:
         for i in range(self.n):
