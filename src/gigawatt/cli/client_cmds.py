@@ -20,10 +20,11 @@ keys_app = typer.Typer(help="Create API keys for tenants (admin key).", no_args_
 jobs_app = typer.Typer(help="Submit and follow training jobs.", no_args_is_help=True)
 invoices_app = typer.Typer(help="Invoices per tenant and period.", no_args_is_help=True)
 
-JOB_COLUMNS = ("id", "name", "status", "tier", "gpu_type", "gpus", "attempt", "created_at")
+JOB_COLUMNS = ("id", "name", "status", "tier", "gpu_type", "gpus", "submitted_at", "reason")
 USAGE_COLUMNS = (
+    "kind",
     "job_id",
-    "tenant",
+    "model",
     "gpu_type",
     "tier",
     "gpus",
@@ -146,7 +147,16 @@ def invoices_list(fmt: FormatOpt = OutputFormat.TABLE) -> None:
     emit(
         _client().request("GET", "/v1/invoices"),
         fmt,
-        ("id", "tenant", "tenant_id", "period", "status", "subtotal", "credits", "total"),
+        (
+            "id",
+            "tenant_id",
+            "period",
+            "sequence",
+            "status",
+            "subtotal_usd",
+            "credits_usd",
+            "total_usd",
+        ),
         title="invoices",
     )
 
@@ -159,11 +169,14 @@ def invoices_show(invoice_id: str, fmt: FormatOpt = OutputFormat.TABLE) -> None:
 
 @invoices_app.command("close")
 def invoices_close(
-    period: Annotated[str, typer.Option(help="period to close, e.g. 2026-11")],
+    period: Annotated[
+        str | None, typer.Option(help="period to close, e.g. 2026-11 (default: the current one)")
+    ] = None,
     fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Close a billing period and issue its invoices (admin). Closing twice changes nothing."""
-    emit(_client().request("POST", "/v1/invoices/close", json={"period": period}), fmt)
+    body = {"period": period} if period else {}
+    emit(_client().request("POST", "/v1/invoices/close", json=body), fmt)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -18,9 +20,23 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
-def _cell(value: Any) -> str:
+_TIME_KEYS = frozenset({"start", "end"})
+#: Epoch seconds after 2001 are shown as UTC times in tables.
+_EPOCH_FLOOR = 1e9
+
+
+def _is_time(key: str) -> bool:
+    return key in _TIME_KEYS or key.endswith("_at")
+
+
+def _cell(value: Any, key: str = "") -> str:
     if value is None:
         return "-"
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        if _is_time(key) and value > _EPOCH_FLOOR:
+            return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        if isinstance(value, float):
+            return f"{value:,.6f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.2f}"
     if isinstance(value, list | tuple):
         return " ".join(_cell(v) for v in value)
     if isinstance(value, dict):
@@ -39,7 +55,8 @@ def emit(
     ``columns`` chooses and orders the table's columns (those the server did not send are
     skipped); a single object is shown as a field/value table.
     """
-    console = Console()
+    # Wide enough for ids and times when piped; a terminal keeps its own width.
+    console = Console() if sys.stdout.isatty() else Console(width=200)
     if fmt is OutputFormat.JSON:
         console.print_json(json.dumps(data, default=str))
         return
@@ -54,7 +71,7 @@ def emit(
         for key in keys:
             table.add_column(key)
         for row in rows:
-            table.add_row(*(_cell(row.get(k)) for k in keys))
+            table.add_row(*(_cell(row.get(k), k) for k in keys))
         console.print(table)
         return
     if isinstance(data, dict):
@@ -64,7 +81,7 @@ def emit(
         for key, value in data.items():
             if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
                 continue  # nested rows are printed below
-            table.add_row(key, _cell(value))
+            table.add_row(key, _cell(value, key))
         console.print(table)
         for key, value in data.items():
             if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
