@@ -263,3 +263,41 @@ def test_real_process(workload: Path) -> None:
     )
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_sweep_runs_scenarios_in_processes(workload: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        f"base: {{workload: {workload.name}, gpus: 64, days: 0.5}}\n"
+        "scenarios:\n  - {name: fifo, policy: fifo}\n  - {name: prio, policy: priority, seed: 2}\n",
+        encoding="utf-8",
+    )
+    doc = run_json("--sweep", str(sweep))
+    names = [(s["name"], s["policy"], s["seed"]) for s in doc["scenarios"]]
+    assert names == [("fifo", "fifo", 0), ("prio", "priority", 2)]
+    for s in doc["scenarios"]:
+        assert set(STABLE_KEYS) <= set(s)
+    single = run_json(
+        "--workload", str(workload), "--gpus", "64", "--days", "0.5", "--policy", "fifo"
+    )
+    for key in ("jobs", "utilization", "mean_queue_s", "revenue_usd_by_tier"):
+        assert doc["scenarios"][0][key] == single[key]
+    table = invoke("--sweep", str(sweep))
+    assert table.exit_code == 0 and "Sweep: sweep.yaml (2 scenarios)" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "needle"),
+    [
+        ("scenarios: []\n", [], "scenarios"),
+        ("scenarios:\n  - {policy: random}\n", [], "scenarios.0.policy"),
+        ("scenarios:\n  - {trace: missing.csv}\n", [], "no such file"),
+        ("scenarios:\n  - {gpus: 8}\n", ["--report", "r.html"], "apply to single runs"),
+    ],
+)
+def test_bad_sweeps(tmp_path: Path, text: str, extra: list[str], needle: str) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(text, encoding="utf-8")
+    result = invoke("--sweep", str(sweep), *extra)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and needle in result.stderr

@@ -215,25 +215,77 @@ def _print_tables(r: SimResult) -> None:
     console.print(power)
 
 
+def _given(opts: dict[str, Any]) -> dict[str, Any]:
+    """The simulation options given on the command line, parsed (absent ones left out)."""
+    values: dict[str, Any] = {
+        "trace": _path(opts["trace"], "trace"),
+        "workload": _path(opts["workload"], "workload"),
+        "fleet": _path(opts["fleet"], "fleet"),
+        "gpus": _count(opts["gpus"], "gpus", 1),
+        "power": opts["power"],
+        "gpu": opts["gpu"],
+        "nodes": _path(opts["nodes"], "nodes"),
+        "days": _number(opts["days"], "days"),
+        "load": _number(opts["load"], "load"),
+        "time_scale": _number(opts["time_scale"], "time_scale"),
+        "seed": _count(opts["seed"], "seed", 0),
+        "tier_mix": _tier_mix(opts["tier_mix"]),
+        "demand_scale": _number(opts["demand_scale"], "demand_scale"),
+    }
+    if opts["policy"] is not None:
+        allowed = tuple(o.value for o in Ordering)
+        values["policy"] = Ordering(_choice(opts["policy"], "policy", allowed))
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _sweep(path: Path, given: dict[str, Any], out_format: str) -> None:
+    from gigawatt.sim.sweep import load_sweep, run_sweep, scenario_options
+
+    scenarios = scenario_options(load_sweep(path), path.parent, given)
+    results = run_sweep(scenarios)
+    if out_format == "json":
+        typer.echo(json.dumps(_json_safe({"scenarios": results}), indent=2, allow_nan=False))
+        return
+    table = Table(title=f"Sweep: {path.name} ({len(results)} scenarios)")
+    heads = (
+        "scenario",
+        "policy",
+        "jobs",
+        "util.",
+        "queue mean s",
+        "P95 s",
+        "JCT mean s",
+        "preempted",
+        "revenue USD",
+        "internal queue GPU-h",
+    )
+    for head in heads:
+        table.add_column(head, justify="left" if head in ("scenario", "policy") else "right")
+    for r in results:
+        table.add_row(
+            r["name"],
+            r["policy"],
+            f"{r['jobs']:,}",
+            f"{r['utilization']:.1%}",
+            f"{r['mean_queue_s']:,.0f}",
+            f"{r['p95_queue_s']:,.0f}",
+            f"{r['mean_jct_s']:,.0f}",
+            f"{r['preemptions']:,}",
+            f"{r['revenue_usd_total']:,.0f}",
+            f"{r['internal_queue_gpu_hours']:,.1f}",
+        )
+    Console().print(table)
+
+
 def _run(opts: dict[str, Any]) -> None:
     out_format = _choice(opts["format"], "format", ("table", "json"))
-    policy = Ordering(_choice(opts["policy"], "policy", tuple(o.value for o in Ordering)))
-    options = SimOptions(
-        trace=_path(opts["trace"], "trace"),
-        workload=_path(opts["workload"], "workload"),
-        fleet=_path(opts["fleet"], "fleet"),
-        gpus=_count(opts["gpus"], "gpus", 1),
-        power=opts["power"],
-        gpu=opts["gpu"],
-        nodes=_path(opts["nodes"], "nodes"),
-        policy=policy,
-        days=_number(opts["days"], "days"),
-        load=_number(opts["load"], "load"),
-        time_scale=_number(opts["time_scale"], "time_scale"),
-        seed=_count(opts["seed"], "seed", 0) or 0,
-        tier_mix=_tier_mix(opts["tier_mix"]),
-        demand_scale=_number(opts["demand_scale"], "demand_scale") or 1.0,
-    )
+    given = _given(opts)
+    if opts["sweep"] is not None:
+        if opts["report"] or opts["plot"]:
+            raise InvalidInput("--report and --plot apply to single runs, not --sweep", "sweep")
+        _sweep(_path(opts["sweep"], "sweep") or Path(), given, out_format)
+        return
+    options = SimOptions(**given)
     _writable(opts["report"], "report")
     _writable(opts["plot"], "plot")
     catalogue = default_catalogue()
@@ -241,12 +293,11 @@ def _run(opts: dict[str, Any]) -> None:
     w = prepared.workload
     total = prepared.horizon_s if prepared.horizon_s is not None else w.span_s
     show = len(w) >= PROGRESS_FROM and sys.stderr.isatty()
+    policy = SchedulingPolicy(ordering=options.policy)
     with progress_bar(total, Console(stderr=True) if show else None) as progress:
         start = float(w.submit_s[0])
         tick = None if progress is None else (lambda now: progress(now - start))
-        result = simulate(
-            prepared, catalogue, SchedulingPolicy(ordering=policy), seed=options.seed, progress=tick
-        )
+        result = simulate(prepared, catalogue, policy, seed=options.seed, progress=tick)
     if opts["plot"]:
         from gigawatt.sim.charts import dashboard_png
 
@@ -277,18 +328,23 @@ def simulate_command(
     power: Annotated[str | None, _opt("POWER", "Size the fleet from power: 250MW, 1GW.")] = None,
     gpu: Annotated[str | None, _opt("TYPE", "GPU type for --gpus/--power (default H100).")] = None,
     nodes: Annotated[str | None, _opt("FILE", "Alibaba v2023 node list: the fleet.")] = None,
-    policy: Annotated[str, _opt("fifo|sjf|priority", "Scheduling policy.")] = "priority",
+    policy: Annotated[
+        str | None, _opt("fifo|sjf|priority", "Scheduling policy (priority).")
+    ] = None,
     days: Annotated[str | None, _opt("DAYS", "Simulate this many days.")] = None,
     load: Annotated[
         str | None, _opt("LOAD", "Stretch arrivals to this offered load (0.9).")
     ] = None,
     time_scale: Annotated[str | None, _opt("X", "Multiply trace inter-arrival times by X.")] = None,
-    seed: Annotated[str, _opt("N", "Random seed.")] = "0",
+    seed: Annotated[str | None, _opt("N", "Random seed (0).")] = None,
     tier_mix: Annotated[str | None, _opt("MIX", "Tiers for Philly: internal=0.4,spot=0.6.")] = None,
     demand_scale: Annotated[str | None, _opt("X", "Azure trace: X times its demand.")] = None,
     format_: Annotated[str, _opt("table|json", "Output format.", "--format")] = "table",
     report: Annotated[str | None, _opt("FILE", "Write a self-contained HTML report.")] = None,
     plot: Annotated[str | None, _opt("FILE", "Write the charts (PNG).")] = None,
+    sweep: Annotated[
+        str | None, _opt("FILE", "Run the scenarios of a sweep YAML in parallel.")
+    ] = None,
 ) -> None:
     """Digital twin: replay a trace or workload through the live scheduler and price book."""
     opts = dict(locals())
