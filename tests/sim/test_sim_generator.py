@@ -83,7 +83,7 @@ def test_load_override_and_tier_shares(catalogue: Catalogue) -> None:
 
 def test_diurnal_pattern_shapes_arrivals(catalogue: Catalogue) -> None:
     weights = [0.2] * 12 + [1.8] * 12
-    spec = parse_workload(_spec(diurnal=weights, durations={"fixed_s": 60}, sizes={1: 1.0}))
+    spec = parse_workload(_spec(diurnal=weights, durations={"fixed_s": 3600}, sizes={1: 1.0}))
     w = generate(spec, uniform_fleet(512, "H100", catalogue), catalogue, days=10)
     hours = (w.submit_s // 3600 % 24).astype(int)
     night, day = int((hours < 12).sum()), int((hours >= 12).sum())
