@@ -100,7 +100,8 @@ def jobs_submit(
         body["max_runtime_s"] = max_runtime_s
     if env:
         body["env"] = _parse_env(env)
-    emit(_client().request("POST", "/v1/jobs", json=body), fmt)
+    job = _client().request("POST", "/v1/jobs", json=body)
+    emit(job if fmt is OutputFormat.JSON else [job], fmt, JOB_COLUMNS)
 
 
 @jobs_app.command("list")

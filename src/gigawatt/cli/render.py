@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -56,7 +57,8 @@ def emit(
     skipped); a single object is shown as a field/value table.
     """
     # Wide enough for ids and times when piped; a terminal keeps its own width.
-    console = Console() if sys.stdout.isatty() else Console(width=200)
+    wide = sys.stdout.isatty() or "COLUMNS" in os.environ
+    console = Console() if wide else Console(width=200)
     if fmt is OutputFormat.JSON:
         console.print_json(json.dumps(data, default=str))
         return
