@@ -62,6 +62,20 @@ def _stats(values: FloatArray) -> dict[str, float]:
     }
 
 
+def _timeline_json(tl: Timeline, fleet_gpus: int, points: int = 100) -> dict[str, Any]:
+    """Share of the fleet allocated per tier in at most ``points`` equal intervals."""
+    bins = tl.gpus_by_tier.shape[1]
+    group = max(1, bins // points) if bins % points == 0 or bins < points else 1
+    n = bins // group
+    shares = tl.gpus_by_tier[:, : n * group].reshape(len(TIERS), n, group).mean(axis=2)
+    shares = shares / max(fleet_gpus, 1)
+    return {
+        "start_s": float(tl.edges[0]),
+        "interval_s": float(tl.edges[group] - tl.edges[0]) if len(tl.edges) > group else 0.0,
+        "by_tier": {t.value: [round(float(x), 5) for x in shares[k]] for k, t in enumerate(TIERS)},
+    }
+
+
 def _usd(amount: Decimal) -> float:
     return float(round_cents(amount))
 
@@ -170,5 +184,6 @@ def summarise(
         "sim_wall_s": wall_s,
         "jobs_per_second": n / wall_s if wall_s > 0 else 0.0,
     }
+    summary["utilization_timeline"] = _timeline_json(timeline, fleet_gpus)
     summary.update(extra or {})
     return SimResult(summary, queue_by_tier, timeline, revenue, tuple(twin.sites))
