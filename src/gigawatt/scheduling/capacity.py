@@ -190,6 +190,16 @@ class Capacity:
             pool = self.node_pool[node]
             self._push(pool.reclaim, node, self.reclaimable(node), self.reclaimable, pool.limit)
 
+    def most_free_below(self, pool: Pool, gpus: int) -> int:
+        """The most free GPUs on any node of ``pool`` that has fewer than ``gpus`` free."""
+        for free in range(min(gpus, pool.per_node + 1) - 1, 0, -1):
+            stack = pool.buckets[free]
+            while stack and self.node_free[stack[-1]] != free:
+                stack.pop()
+            if stack:
+                return free
+        return 0
+
     def reclaim_candidates(self, pool: Pool, least: int) -> Iterator[int]:
         """Nodes of ``pool`` with at least ``least`` reclaimable GPUs, fewest first (not held)."""
         for k in range(least, pool.per_node + 1):

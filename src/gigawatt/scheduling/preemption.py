@@ -16,7 +16,7 @@ from gigawatt.scheduling.capacity import Capacity, Pool
 #: Above this many jobs on one node, victims are chosen greedily instead of exhaustively.
 _EXACT_LIMIT = 10
 #: How many feasible nodes a victim search compares before taking the best found so far.
-MAX_CANDIDATES = 64
+MAX_CANDIDATES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,9 @@ def _cheapest_subset(
 
     ``jobs`` holds ``(job_id, gpus_on_this_node, total_gpus_of_job, started_at)``.
     """
+    for job in jobs:  # one job freeing exactly what is missing cannot be beaten
+        if job[1] >= need and job[2] == need:
+            return need, -job[3], (job[0],)
     if len(jobs) > _EXACT_LIMIT:
         return _greedy_subset(jobs, need)
     best: tuple[int, int, float, tuple[str, ...]] | None = None
@@ -89,6 +92,8 @@ def plan_single_node(
     for pool in pools:
         if gpus > pool.per_node:
             continue
+        # No plan in this pool can free fewer GPUs than are missing on its emptiest node.
+        least = gpus - cap.most_free_below(pool, gpus)
         for node in cap.reclaim_candidates(pool, gpus):
             need = gpus - cap.node_free[node]
             if need <= 0:
@@ -103,7 +108,7 @@ def plan_single_node(
             if best_key is None or (cost, age) < best_key:
                 best_key = (cost, age)
                 best = VictimPlan(victims, (node,), cost)
-            if cost == 1 or examined >= MAX_CANDIDATES:
+            if cost <= least or examined >= MAX_CANDIDATES:
                 return best
     return best
 

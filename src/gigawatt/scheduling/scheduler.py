@@ -252,10 +252,13 @@ class Scheduler:
                 if shadow is None and ordering is Ordering.FIFO:
                     shadows[job.gpu_type] = self._shadow(job, now)
                 continue
-            if shadow is not None and not shadow.allows(job, now):
+            # The shadow guards free GPUs the blocked head job counts on; taking spot GPUs by
+            # preemption is still open to jobs that may preempt.
+            shadow_ok = shadow is None or shadow.allows(job, now)
+            if not shadow_ok and not self._may_preempt(job):
                 continue
             placement = None
-            if job.gpus < failed_fit.get(job.gpu_type, 1 << 62):
+            if shadow_ok and job.gpus < failed_fit.get(job.gpu_type, 1 << 62):
                 placement = self._place(job)
                 if placement is None:
                     failed_fit[job.gpu_type] = job.gpus
