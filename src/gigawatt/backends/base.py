@@ -87,6 +87,11 @@ class Backend(ABC):
         """Nodes the backend itself knows (Ray); None when the fleet file is authoritative."""
         return None
 
+    def sweep(self, keep: set[tuple[str, int]]) -> list[str]:
+        """Remove leftovers of attempts not in ``keep`` (``(job_id, attempt)``) that the
+        control plane no longer knows (Ray: orphaned placement groups); names removed."""
+        return []
+
     def energy_kwh(self, handle: Handle) -> float | None:
         """Energy measured for the attempt (NVML), or None to use catalogue power x time."""
         return None

@@ -2,7 +2,9 @@
 
 With no options: SQLite file under the user's data directory, the local process backend, the
 default fleet (one site, 4 nodes x 8 H100), listening on 127.0.0.1:8000. The admin API key
-comes from ``GIGAWATT_ADMIN_KEY`` or is generated on first start and printed once.
+comes from ``GIGAWATT_ADMIN_KEY`` or is generated on first start and printed once. With
+``--backend ray`` the nodes come from the cluster (re-read every ``--fleet-refresh-s``); the
+fleet file then gives the power budgets of the sites it names.
 """
 
 from __future__ import annotations
@@ -73,6 +75,10 @@ def serve_command(
     grace_s: Annotated[float, typer.Option("--grace-s", help="SIGTERM→SIGKILL grace")] = 10.0,
     tick_s: Annotated[float, typer.Option("--tick-s", help="control loop period")] = 0.25,
     lease_ttl_s: Annotated[float, typer.Option("--lease-ttl-s", help="control lease")] = 5.0,
+    fleet_refresh_s: Annotated[
+        float,
+        typer.Option("--fleet-refresh-s", help="seconds between reads of the cluster's nodes"),
+    ] = 5.0,
     internal_floor_gpus: Annotated[int, typer.Option("--internal-floor-gpus", min=0)] = 0,
     external_cap_gpus: Annotated[int | None, typer.Option("--external-cap-gpus", min=0)] = None,
     ray_address: Annotated[str, typer.Option("--ray-address", envvar="RAY_ADDRESS")] = "auto",
@@ -102,6 +108,7 @@ def serve_command(
             grace_s=grace_s,
             tick_s=tick_s,
             lease_ttl_s=lease_ttl_s,
+            fleet_refresh_s=fleet_refresh_s,
             admin_key=os.environ.get("GIGAWATT_ADMIN_KEY") or None,
             internal_floor_gpus=internal_floor_gpus,
             external_cap_gpus=external_cap_gpus,
@@ -127,9 +134,11 @@ def serve_command(
     if admin_key is not None:
         typer.echo("Admin API key (shown only now; store it safely):")
         typer.echo(f"  export GIGAWATT_API_KEY={admin_key}")
+    fleet_now = platform.state
+    found = f" on {len(fleet_now.nodes)} discovered nodes" if fleet_now.discovered else ""
     typer.echo(
         f"Gigawatt serving on http://{host}:{port} (database {platform.engine.url!r}, "
-        f"backend {backend}, {spec.total_gpus()} GPUs)",
+        f"backend {backend}, {fleet_now.total_gpus()} GPUs{found})",
     )
     from gigawatt.inference.settings import InferenceSettings
 

@@ -88,9 +88,15 @@ def measured_remainder(
 
 
 def credit_reserved_preemption(
-    platform: Platform, session: Session, attempt: AttemptModel, job: JobModel, now: float
+    platform: Platform,
+    session: Session,
+    attempt: AttemptModel,
+    job: JobModel,
+    now: float,
+    what: str = "preempted",
 ) -> None:
-    """A preempted reserved attempt earns its tenant the documented credit (once)."""
+    """A reserved attempt that was preempted (or lost its node: ``what``) earns its tenant
+    the documented credit (once per attempt)."""
     if job.tier != Tier.RESERVED.value:
         return
     records = usage_repo.attempt_usage(session, job.id, attempt.attempt)
@@ -98,7 +104,7 @@ def credit_reserved_preemption(
     if amount <= 0:
         return
     key = preemption_credit_key(job.id, attempt.attempt)
-    reason = f"reserved job {job.id} attempt {attempt.attempt} preempted"
+    reason = f"reserved job {job.id} attempt {attempt.attempt} {what}"
     credit = Credit(key, job.tenant_id, Tier.RESERVED, amount, reason, now, period_of(now))
     if usage_repo.add_credit(session, credit, job.id):
         usage_repo.post(

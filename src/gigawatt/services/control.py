@@ -12,6 +12,10 @@ A tick (see docs/operations.md):
    allocation rows, whose primary key forbids double allocation) and the preemptions.
 4. commit; then SIGTERM what must stop, launch what starts, and record each launched
    attempt as ``running`` with its backend handle.
+
+Before the lease, every ``settings.fleet_refresh_s`` (and at once after an attempt lost its
+node), the fleet is re-read from the backend when it discovers its nodes (Ray; see
+``services/discovery.py``), so every process — leader or not — sees the same fleet.
 """
 
 from __future__ import annotations
@@ -28,12 +32,15 @@ from sqlalchemy.orm import Session
 from gigawatt.backends.base import Handle, LaunchSpec
 from gigawatt.core.errors import Conflict, Unschedulable
 from gigawatt.core.tiers import JobStatus
+from gigawatt.scheduling.model import SchedulingPolicy
 from gigawatt.scheduling.scheduler import Scheduler
 from gigawatt.services.accounting import meter_period_boundaries
+from gigawatt.services.discovery import FleetRefresher
 from gigawatt.services.jobs import job_request
 from gigawatt.services.lifecycle import (
     CANCEL,
     MAX_RUNTIME,
+    NODE_LOST,
     PREEMPT,
     Outcome,
     finish_attempt,
@@ -41,7 +48,7 @@ from gigawatt.services.lifecycle import (
     outcome_of,
     request_stop,
 )
-from gigawatt.services.platform import Platform
+from gigawatt.services.platform import FleetState, Platform
 from gigawatt.services.reconcile import reconcile
 from gigawatt.services.tenants import policy_of
 from gigawatt.store.db import transaction
@@ -81,6 +88,8 @@ class TickReport:
     started: list[str] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)
     preempted: list[str] = field(default_factory=list)
+    #: jobs whose attempt ended because its node was lost
+    nodes_lost: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -96,11 +105,13 @@ class ControlLoop:
         self.platform = platform
         self.holder = holder or new_holder()
         self.leader = False
+        self.fleet = FleetRefresher(platform)
 
     def tick(self) -> TickReport:
         """One pass of the loop (see the module docstring)."""
         p = self.platform
         report, work = TickReport(), _Work()
+        self.fleet.refresh()
         now = p.clock.now()
         with transaction(p.sessions) as s:
             lease = lease_repo.acquire(s, self.holder, now, p.settings.lease_ttl_s, holder_is_dead)
@@ -111,6 +122,8 @@ class ControlLoop:
                 reconcile(p, s)
             self.leader = report.leader = True
             self._observe(s, now, work, report)
+            if report.nodes_lost:  # place nothing more on the lost node(s)
+                self.fleet.refresh(force=True)
             self._schedule(s, now, work, report)
         for handle in work.terminate:
             self._safely("terminate", handle)
@@ -149,6 +162,8 @@ class ControlLoop:
                     p, s, attempt, job, now, outcome_of(attempt, job, status), code, energy
                 )
                 report.ended.append(job.id)
+                if status.reason == NODE_LOST:
+                    report.nodes_lost.append(job.id)
                 continue
             self._maybe_stop(s, attempt, job, now, work)
             meter_period_boundaries(p, s, attempt, job, now)
@@ -187,26 +202,21 @@ class ControlLoop:
     # -- step 3 ----------------------------------------------------------------------------
     def _schedule(self, s: Session, now: float, work: _Work, report: TickReport) -> None:
         p = self.platform
-        sched = Scheduler.for_fleet(p.fleet, p.catalogue, policy_of(p, s))
+        fleet = p.state
+        policy = policy_of(p, s)
+        sched = p.scheduler(policy, fleet)
         running = attempts_repo.active_attempts(s)
         active = {job.id: attempt for attempt, job in running}
         for attempt, job in running:
-            placement = tuple((str(n), int(g)) for n, g in attempt.placement)
-            try:
-                sched.restore_running(
-                    job_request(job),
-                    placement,
-                    attempt.started_at,
-                    attempt.gpu_indices,
-                    attempt.preempting_for,
-                )
-            except (KeyError, ValueError, IndexError):
-                log.warning("job %s holds GPUs outside the fleet: %s", job.id, attempt.placement)
+            _restore(sched, fleet, attempt, job)
         queued = {job.id: job for job in jobs_repo.queued_jobs(s)}
-        for job in queued.values():
+        for job in list(queued.values()):
             try:
                 sched.submit(job_request(job))
             except Unschedulable as exc:
+                if fleet.discovered and _fits_known_fleet(p, policy, job):
+                    del queued[job.id]  # waits for nodes that left the fleet to return
+                    continue
                 reason = f"unschedulable: {exc.message}"
                 jobs_repo.transition(s, job.id, JobStatus.FAILED, now, ended_at=now, reason=reason)
         decision = sched.schedule(now)
@@ -231,7 +241,7 @@ class ControlLoop:
             except Conflict:
                 continue  # cancelled meanwhile
             indices = sched.gpu_indices(job.id)
-            sites = {node: p.nodes[node].site for node, _ in start.placement}
+            sites = {node: fleet.nodes[node].site for node, _ in start.placement}
             attempt = attempts_repo.create_attempt(s, job, start.placement, indices, sites, now)
             jobs_repo.set_fields(s, job.id, attempts=attempt.attempt)
             if job.started_at is None:
@@ -257,11 +267,17 @@ class ControlLoop:
         except Exception as exc:
             log.warning("starting job %s attempt %s failed: %s", spec.job_id, spec.attempt, exc)
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            outcome = Outcome("failed", JobStatus.FAILED, f"could not start: {message}")
+            if p.state.discovered:
+                self.fleet.refresh(force=True)
+                gone = [node for node, _ in spec.placement if node not in p.nodes]
+                if gone:  # its node left the fleet meanwhile: not the job's fault
+                    why = f"could not start: node {', '.join(gone)} left the fleet; requeued"
+                    outcome = Outcome("failed", JobStatus.QUEUED, why)
             with transaction(p.sessions) as s:
                 attempt = attempts_repo.get_attempt(s, attempt_id)
                 job = s.get(JobModel, spec.job_id)
                 if attempt is not None and job is not None and attempt.status == "starting":
-                    outcome = Outcome("failed", JobStatus.FAILED, f"could not start: {message}")
                     finish_attempt(p, s, attempt, job, p.clock.now(), outcome)
             return
         with transaction(p.sessions) as s:
@@ -276,3 +292,34 @@ class ControlLoop:
             getattr(self.platform.backend, what)(handle)
         except Exception:
             log.exception("%s of job %s attempt %s failed", what, handle.job_id, handle.attempt)
+
+
+def _restore(sched: Scheduler, fleet: FleetState, attempt: AttemptModel, job: JobModel) -> None:
+    """Put an attempt holding GPUs into the scheduler. GPUs on nodes that left the fleet are
+    skipped (the attempt is ending: the backend reports ``node_lost``); those on nodes still
+    there stay taken."""
+    placement = [(str(n), int(g)) for n, g in attempt.placement]
+    indices = attempt.gpu_indices
+    keep = [k for k, (node, _) in enumerate(placement) if node in fleet.nodes]
+    if not keep:
+        log.debug("job %s: every node of its attempt left the fleet", job.id)
+        return
+    try:
+        sched.restore_running(
+            job_request(job),
+            tuple(placement[k] for k in keep),
+            attempt.started_at,
+            None if indices is None else [indices[k] for k in keep],
+            attempt.preempting_for,
+        )
+    except (KeyError, ValueError, IndexError):
+        log.warning("job %s holds GPUs outside the fleet: %s", job.id, attempt.placement)
+
+
+def _fits_known_fleet(platform: Platform, policy: SchedulingPolicy, job: JobModel) -> bool:
+    """True when ``job`` fits the fleet of every node seen (some are away now)."""
+    try:
+        platform.checker(policy).check(job_request(job))
+    except Unschedulable:
+        return False
+    return True

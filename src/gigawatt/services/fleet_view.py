@@ -55,7 +55,8 @@ class FleetView:
 
 
 def fleet_view(platform: Platform, with_nodes: bool = True) -> FleetView:
-    """Read the allocation table and lay it over the fleet description."""
+    """Read the allocation table and lay it over the current fleet (GPUs allocated on a node
+    that has just left the fleet are counted only in ``allocated_by_tier``)."""
     with transaction(platform.sessions) as s:
         rows = attempts_repo.allocations(s)
     taken: dict[str, list[int]] = defaultdict(list)
@@ -64,8 +65,9 @@ def fleet_view(platform: Platform, with_nodes: bool = True) -> FleetView:
         taken[row.node_id].append(row.gpu_index)
         by_tier[row.tier] += 1
     sites: list[SiteView] = []
-    for site in platform.fleet.sites:
-        nodes = [n for n in platform.nodes.values() if n.site == site.name]
+    fleet = platform.state  # the file's fleet, or the nodes the backend discovered
+    for site in fleet.sites.values():
+        nodes = [n for n in fleet.nodes.values() if n.site == site.name]
         types: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for node in nodes:
             types[node.gpu_type][0] += node.gpus

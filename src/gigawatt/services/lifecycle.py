@@ -3,6 +3,10 @@
 Ending an attempt is one transaction: bill it up to its end, delete its allocation rows, set
 the attempt's final state and move the job (to a terminal state, or back to ``queued`` after
 a preemption). Stopping is SIGTERM now and SIGKILL at ``kill_after`` (the grace period).
+
+An attempt whose node was lost (the backend reports ``reason="node_lost"``) counts like a
+preemption for spot (the job goes back to ``queued``, billed for what it ran); any other tier
+fails with reason ``node_lost``, and a reserved attempt earns the reserved-preemption credit.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from gigawatt.backends.base import ExitStatus, Handle
 from gigawatt.core.errors import Conflict
-from gigawatt.core.tiers import JobStatus
+from gigawatt.core.tiers import JobStatus, Tier
 from gigawatt.services.accounting import credit_reserved_preemption, measured_remainder, meter
 from gigawatt.services.platform import Platform
 from gigawatt.store.models import AttemptModel, JobModel
@@ -25,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Why the control plane stopped an attempt (``attempts.stop_reason``).
 PREEMPT, CANCEL, MAX_RUNTIME = "preempt", "cancel", "max_runtime"
+#: ``ExitStatus.reason`` of an attempt whose node left the cluster (Ray backend).
+NODE_LOST = "node_lost"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +40,8 @@ class Outcome:
     attempt_status: str
     job_status: JobStatus
     reason: str
+    #: the attempt ended because its node was lost (a reserved one earns the credit)
+    node_lost: bool = False
 
 
 def handle_of(attempt: AttemptModel) -> Handle | None:
@@ -62,9 +70,20 @@ def outcome_of(attempt: AttemptModel, job: JobModel, status: ExitStatus | None) 
         return Outcome("failed", JobStatus.FAILED, f"exceeded max_runtime_s={job.max_runtime_s}")
     if status is None:
         return Outcome("failed", JobStatus.FAILED, "lost")
+    if status.reason == NODE_LOST:
+        return node_lost_outcome(attempt, job)
     if status.succeeded:
         return Outcome("succeeded", JobStatus.SUCCEEDED, "")
     return Outcome("failed", JobStatus.FAILED, describe(status))
+
+
+def node_lost_outcome(attempt: AttemptModel, job: JobModel) -> Outcome:
+    """A spot job whose node was lost is requeued (billed for what it ran); others fail."""
+    if job.tier == Tier.SPOT.value:
+        reason = f"{NODE_LOST}: the node of attempt {attempt.attempt} was lost; requeued"
+        return Outcome("failed", JobStatus.QUEUED, reason, node_lost=True)
+    reason = f"{NODE_LOST}: the node of attempt {attempt.attempt} was lost"
+    return Outcome("failed", JobStatus.FAILED, reason, node_lost=True)
 
 
 def finish_attempt(
@@ -99,6 +118,8 @@ def finish_attempt(
         log.warning("job %s: %s", job.id, exc.message)
     if outcome.attempt_status == "preempted":
         credit_reserved_preemption(platform, session, attempt, job, end)
+    elif outcome.node_lost:
+        credit_reserved_preemption(platform, session, attempt, job, end, "lost its node")
 
 
 def request_stop(

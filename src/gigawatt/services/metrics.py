@@ -37,7 +37,8 @@ class ControlPlaneCollector(Collector):
             "gigawatt_gpus_allocated", "GPUs allocated now", labels=["tier", "gpu_type"]
         )
         by_tier_type: dict[tuple[str, str], int] = {}
-        power: dict[str, float] = {site.name: 0.0 for site in p.fleet.sites}
+        fleet = p.state  # one snapshot: the file's fleet, or the nodes the backend discovered
+        power: dict[str, float] = {name: 0.0 for name in fleet.sites}
         for site, gpu_type, tier, n in groups:
             key = (tier, gpu_type)
             by_tier_type[key] = by_tier_type.get(key, 0) + n
@@ -47,7 +48,7 @@ class ControlPlaneCollector(Collector):
         yield allocated
         total = GaugeMetricFamily("gigawatt_gpus_total", "GPUs in the fleet", labels=["gpu_type"])
         totals: dict[str, int] = {}
-        for node in p.nodes.values():
+        for node in fleet.nodes.values():
             totals[node.gpu_type] = totals.get(node.gpu_type, 0) + node.gpus
         for gpu_type, n in sorted(totals.items()):
             total.add_metric([gpu_type], n)
@@ -71,7 +72,7 @@ class ControlPlaneCollector(Collector):
             "gigawatt_site_power_kw", "IT power of allocated GPUs", labels=["site"]
         )
         cap = GaugeMetricFamily("gigawatt_site_power_cap_kw", "IT power budget", labels=["site"])
-        for spec in p.fleet.sites:
+        for spec in fleet.sites.values():
             watts.add_metric([spec.name], power.get(spec.name, 0.0))
             cap.add_metric([spec.name], spec.it_power_mw * 1000.0)
         yield watts

@@ -9,6 +9,10 @@ For every attempt that holds GPUs:
 - otherwise the process is gone: the attempt is billed up to its last heartbeat and ends —
   with the exit status the backend still knows (it finished while we were down), or failed
   as lost; a job being preempted or cancelled ends as it would have.
+
+Then the backend sweeps away whatever it still holds for attempts the database does not know
+as active (:meth:`~gigawatt.backends.base.Backend.sweep`; Ray: placement groups and actors
+of a control plane that died between starting an attempt and recording it).
 """
 
 from __future__ import annotations
@@ -51,7 +55,21 @@ def reconcile(platform: Platform, session: Session) -> dict[str, int]:
         counts["ended"] += 1
     if any(counts.values()):
         log.info("reconciled attempts after takeover: %s", counts)
+    sweep_orphans(platform, session)
     return counts
+
+
+def sweep_orphans(platform: Platform, session: Session) -> list[str]:
+    """Ask the backend to remove what it runs for attempts not active in the database."""
+    keep = {(a.job_id, a.attempt) for a, _ in attempts_repo.active_attempts(session)}
+    try:
+        removed = platform.backend.sweep(keep)
+    except Exception:
+        log.exception("sweeping orphans from the %s backend failed", platform.backend.name)
+        return []
+    if removed:
+        log.warning("removed %d orphaned attempt(s) from the backend: %s", len(removed), removed)
+    return removed
 
 
 def _end_lost(platform: Platform, session: Session, attempt: AttemptModel, job: JobModel) -> None:

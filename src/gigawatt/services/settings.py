@@ -17,6 +17,8 @@ class Settings(BaseModel):
     grace_s: float = Field(default=10.0, ge=0, le=3600)
     #: Seconds between control-loop ticks (a submit or cancel also wakes the loop at once).
     tick_s: float = Field(default=0.25, gt=0, le=60)
+    #: Seconds between two reads of the backend's nodes (Ray: the fleet from the cluster).
+    fleet_refresh_s: float = Field(default=5.0, gt=0, le=3600)
     #: How long the control lease lasts without renewal before another process may take over.
     lease_ttl_s: float = Field(default=5.0, gt=0, le=600)
     #: Requests with a larger body are refused with 413.
