@@ -78,7 +78,7 @@ def test_non_json_and_oversized_bodies(gateway: Gateway, alice: Tenant) -> None:
     url = f"{gateway.url}/v1/completions"
     _error(httpx.post(url, content=b"{not json", headers=alice.headers), 400)
     _error(httpx.post(url, content=b"\xff\xfe", headers=alice.headers), 400)
-    huge = httpx.post(url, content=b"x" * (2 << 20), headers=alice.headers)
+    huge = httpx.post(url, content=b"x" * (5 << 20), headers=alice.headers)
     assert huge.status_code == 413
 
 
@@ -117,7 +117,7 @@ def test_unreachable_upstream_is_502(gateway: Gateway, alice: Tenant) -> None:
         assert _error(r, 502)["code"] == "upstream_unreachable"
     records = gateway.records(alice.id)
     assert [r.status for r in records] == ["upstream_error"] * 2
-    assert all("ConnectError" in r.reason for r in records)
+    assert all("cannot connect" in r.reason for r in records)
 
 
 def test_upstream_dying_mid_stream_bills_nothing(gateway: Gateway, alice: Tenant) -> None:

@@ -4,6 +4,7 @@ models, chat and text completions (streaming or not), exact usage, one record pe
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -139,3 +140,13 @@ def test_usage_endpoint_and_invoice_show_inference_by_model(gateway: Gateway) ->
     assert again["created"] == []
     billed = httpx.get(f"{gateway.url}/v1/usage", headers=alice.headers).json()
     assert {u["invoice_id"] for u in billed} == {invoice["id"]}
+
+
+def test_database_work_in_a_thread_works_the_same(tmp_path: Path) -> None:
+    with running_gateway(f"sqlite:///{tmp_path / 'gw.db'}", db_in_thread=True) as gw:
+        gw.register("small")
+        alice = gw.tenant("alice")
+        client = alice.openai(gw)
+        client.completions.create(model="small", prompt="a", max_tokens=2)
+        list(client.completions.create(model="small", prompt="a", max_tokens=2, stream=True))
+        assert [r.completion_tokens for r in gw.records(alice.id)] == [2, 2]

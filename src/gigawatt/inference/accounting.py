@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from sqlalchemy.orm import Session
-
 from gigawatt.billing.ledger import TenantKind, post_token_usage
 from gigawatt.billing.prices import ModelPrice
 from gigawatt.core.clock import Clock
@@ -30,7 +28,6 @@ from gigawatt.inference.limits import (
 )
 from gigawatt.metering.records import TokenUsage
 from gigawatt.metering.tokens import meter_tokens
-from gigawatt.store.repositories.usage import post
 
 Status = Literal["completed", "client_disconnected", "upstream_error"]
 
@@ -110,23 +107,23 @@ class LimitCache:
         self._entries.pop(subject, None)
 
 
-def admit(session: Session, limits: dict[Subject, Limits], at: float) -> None:
+def admit(db: repo.Db, limits: dict[Subject, Limits], at: float) -> None:
     """Refuse the request (402/429) if any subject is at a limit; else count it where needed."""
     limited = [s for s, lim in limits.items() if not lim.empty]
     if not limited:
         return
     minute = minute_window(at)
-    used = repo.read_usage(session, limited, period_window(at), minute)
+    used = repo.read_usage(db, limited, period_window(at), minute)
     for subject in limited:
         check_usage(subject, limits[subject], used[subject], at)
     for subject in limited:
         rpm = limits[subject].requests_per_minute
-        if rpm is not None and not repo.admit_request(session, subject, minute, rpm):
+        if rpm is not None and not repo.admit_request(db, subject, minute, rpm):
             raise too_many_requests(subject, limits[subject], at)
 
 
 def record(
-    session: Session,
+    db: repo.Db,
     request_id: str,
     caller: Caller,
     price: ModelPrice,
@@ -144,12 +141,12 @@ def record(
         outcome.completion_tokens,
         at,
     )
-    if not repo.insert_usage(session, usage, outcome.status, outcome.reason):
+    if not repo.insert_usage(db, usage, outcome.status, outcome.reason):
         return None
     if usage.total_tokens or usage.amount_usd:
         windows = [minute_window(at), usage.period]
-        repo.add_to_counters(session, subjects_of(tenant, caller.key_id), windows, usage)
+        repo.add_to_counters(db, subjects_of(tenant, caller.key_id), windows, usage)
     if usage.amount_usd > 0:
         kind: TenantKind = "internal" if caller.tenant_kind == "internal" else "external"
-        post(session, post_token_usage(usage, kind))
+        repo.post_ledger(db, post_token_usage(usage, kind))
     return usage

@@ -3,7 +3,8 @@
 Steps of a request: authenticate (tenant and key), validate the body, find the model,
 admit it against budgets and rate limits (the persistent counters), pick a target (the
 upstream URL, or a ready replica of a deployment), forward it, and meter what came back.
-Database work runs in a worker thread so a slow transaction never stalls other streams.
+Database work is short (one transaction to admit, one to meter) and runs on the event loop
+unless ``db_in_thread`` is set.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from typing import Any, TypeVar
 
 import anyio
 import httpx
+from sqlalchemy.engine import Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gigawatt.core.errors import Forbidden, GigawattError
-from gigawatt.inference import accounting, repo, upstream
+from gigawatt.inference import accounting, repo
 from gigawatt.inference.accounting import Caller, LimitCache, Outcome
 from gigawatt.inference.balancer import Balancer
 from gigawatt.inference.errors import BadRequest, PassThrough, UpstreamError
@@ -28,7 +30,7 @@ from gigawatt.inference.limits import Limits, Subject
 from gigawatt.inference.registry import ModelCatalog, ModelEntry
 from gigawatt.inference.relay import MeteredStream, StreamRelay
 from gigawatt.inference.settings import InferenceDeps
-from gigawatt.inference.upstream import Target, Unreachable
+from gigawatt.inference.upstream import Target, Unreachable, UpstreamClient
 from gigawatt.inference.wire import InferenceRequest, Kind, parse_body, usage_of
 from gigawatt.store.db import transaction
 
@@ -59,24 +61,57 @@ class Gateway:
         self.balancer = Balancer(deps.sessions, deps.clock, ttl)
         self.limit_cache = LimitCache(deps.clock, ttl)
         self._http: httpx.AsyncClient | None = None
+        self._upstream: UpstreamClient | None = None
+        self._callers: dict[str, tuple[float, Caller]] = {}
+        #: Hot-path writes use Core connections of the sessions' engine (no ORM unit of work).
+        self.engine: Engine = deps.sessions.kw["bind"]
 
     @property
     def http(self) -> httpx.AsyncClient:
-        """The shared upstream client (created on first use)."""
+        """A general client (health probes; created on first use)."""
         if self._http is None:
-            s = self.deps.settings
-            self._http = upstream.new_client(s.connect_timeout_s, s.read_timeout_s)
+            timeout = httpx.Timeout(self.deps.settings.connect_timeout_s, read=5.0)
+            self._http = httpx.AsyncClient(timeout=timeout, trust_env=False)
         return self._http
+
+    @property
+    def upstream(self) -> UpstreamClient:
+        """The pooled client requests are forwarded with (created on first use)."""
+        if self._upstream is None:
+            s = self.deps.settings
+            self._upstream = UpstreamClient(s.connect_timeout_s, s.read_timeout_s)
+        return self._upstream
 
     async def aclose(self) -> None:
         """Close upstream connections."""
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        if self._upstream is not None:
+            await self._upstream.aclose()
+            self._upstream = None
+
+    def authenticate(self, authorization: str | None) -> Caller:
+        """The caller behind the header (blocking). A successful check is reused for
+        ``cache_ttl_s`` seconds, so a revoked key stops working within that time."""
+        ttl = self.deps.settings.cache_ttl_s
+        now = self.deps.clock.now()
+        if ttl > 0 and authorization:
+            found = self._callers.get(authorization)
+            if found is not None and now - found[0] <= ttl:
+                return found[1]
+        caller = self.deps.authenticate(authorization)
+        if ttl > 0 and authorization:
+            if len(self._callers) > 10_000:
+                self._callers.clear()
+            self._callers[authorization] = (now, caller)
+        return caller
 
     async def db(self, fn: Callable[[], T]) -> T:
-        """Run blocking database work in a worker thread."""
-        return await anyio.to_thread.run_sync(fn)
+        """Run blocking database work (inline, or in a worker thread: ``db_in_thread``)."""
+        if self.deps.settings.db_in_thread:
+            return await anyio.to_thread.run_sync(fn)
+        return fn()
 
     # -- admission -------------------------------------------------------------------------
 
@@ -91,7 +126,7 @@ class Gateway:
         error: GigawattError | None,
         kind: Kind,
     ) -> Prepared:
-        caller = self.deps.authenticate(authorization)
+        caller = self.authenticate(authorization)
         if caller.is_admin or caller.tenant_id is None:
             raise Forbidden("inference is billed to a tenant: call it with a tenant's API key")
         if error is not None or parsed is None:
@@ -104,8 +139,8 @@ class Gateway:
         limits = self.limit_cache.get(subjects, self._load_limits)
         if any(not lim.empty for lim in limits.values()):
             now = self.deps.clock.now()
-            with transaction(self.deps.sessions) as s:
-                accounting.admit(s, limits, now)
+            with self.engine.begin() as conn:
+                accounting.admit(conn, limits, now)
         prefix = "chatcmpl" if kind == "chat" else "cmpl"
         return Prepared(f"{prefix}-{secrets.token_hex(12)}", kind, caller, entry, request, payload)
 
@@ -178,9 +213,9 @@ class Gateway:
 
         def write() -> None:
             price = prep.entry.price
-            with transaction(self.deps.sessions) as s:
+            with self.engine.begin() as conn:
                 accounting.record(
-                    s, prep.request_id, prep.caller, price, outcome, self.deps.clock.now()
+                    conn, prep.request_id, prep.caller, price, outcome, self.deps.clock.now()
                 )
 
         with anyio.CancelScope(shield=True):
@@ -225,7 +260,7 @@ class Gateway:
             self.track(target, +1)
             try:
                 body = self.upstream_body(prep, target)
-                return await upstream.call(self.http, target, path, body)
+                return await self.upstream.call(target, path, body)
             except Unreachable as exc:
                 if target.replica_id is None:
                     await self.fail(prep, exc)
@@ -244,8 +279,8 @@ class Gateway:
         while True:
             target = await self._next_target(prep)
             try:
-                response = await upstream.open_stream(
-                    self.http, target, path, self.upstream_body(prep, target)
+                response = await self.upstream.open_stream(
+                    target, path, self.upstream_body(prep, target)
                 )
             except Unreachable as exc:
                 if target.replica_id is None:

@@ -19,12 +19,12 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from gigawatt.inference.accounting import Outcome
 from gigawatt.inference.errors import UpstreamError, error_body
+from gigawatt.inference.http1 import HttpError, Response
 from gigawatt.inference.sse import DONE, SseParser, event
 from gigawatt.inference.wire import Usage, usage_of
 
@@ -50,7 +50,7 @@ class StreamRelay:
     """One streaming request: relays events and meters exactly once."""
 
     def __init__(
-        self, gateway: Gateway, prep: Prepared, target: Target, response: httpx.Response
+        self, gateway: Gateway, prep: Prepared, target: Target, response: Response
     ) -> None:
         self.gateway = gateway
         self.prep = prep
@@ -113,15 +113,18 @@ class StreamRelay:
         done = False
         try:
             async for raw in self.response.aiter_raw():
+                if done:  # read to the end, so the connection goes back to the pool
+                    continue
+                batch: list[bytes] = []
                 for data in parser.feed(raw):
                     if data.strip() == "[DONE]":
                         done = True
                         break
                     out = self._shape(data)
                     if out is not None:
-                        yield out
-                if done:
-                    break
+                        batch.append(out)
+                if batch:  # the events of one upstream read leave in one write
+                    yield b"".join(batch)
             if not done:
                 raise UpstreamError("upstream closed the stream before [DONE]")
             if self.usage is None:
@@ -146,8 +149,8 @@ class StreamRelay:
             )
             await self.gateway.meter(self.prep, self.outcome)
             yield event(error_body(502, exc.code, exc.message))
-        except httpx.HTTPError as exc:
-            message = f"upstream stream broke: {type(exc).__name__}"
+        except HttpError as exc:
+            message = f"upstream stream broke: {exc}"
             self.outcome = Outcome(
                 "upstream_error",
                 0,

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import bindparam, delete, insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from gigawatt.billing.ledger import Transaction
+from gigawatt.billing.periods import period_of
 from gigawatt.inference.limits import Limits, Subject, Usage
 from gigawatt.metering.records import TokenUsage
 from gigawatt.store.inference_models import (
@@ -22,6 +26,7 @@ from gigawatt.store.inference_models import (
     InferenceLimitModel,
     TokenUsageModel,
 )
+from gigawatt.store.models import LedgerEntryModel, LedgerTransactionModel
 
 _C = InferenceCounterModel
 
@@ -80,7 +85,7 @@ def list_limits(session: Session) -> list[tuple[Subject, Limits]]:
 
 
 def read_usage(
-    session: Session, subjects: Sequence[Subject], period: str, minute: str
+    db: Db, subjects: Sequence[Subject], period: str, minute: str
 ) -> dict[Subject, Usage]:
     """Spend in ``period`` and tokens in ``minute`` of each subject (zero when no row)."""
     keys = [(s.scope, s.id, w) for s in subjects for w in (period, minute)]
@@ -89,7 +94,7 @@ def read_usage(
     )
     spend: dict[Subject, Decimal] = {}
     tokens: dict[Subject, int] = {}
-    for scope, subject_id, window, n_tokens, spent in session.execute(query):
+    for scope, subject_id, window, n_tokens, spent in _conn(db).execute(query):
         subject = Subject("tenant" if scope == "tenant" else "key", subject_id)
         if window == period:
             spend[subject] = Decimal(spent or 0)
@@ -98,75 +103,129 @@ def read_usage(
     return {s: Usage(spend.get(s, Decimal(0)), tokens.get(s, 0)) for s in subjects}
 
 
-def admit_request(session: Session, subject: Subject, minute: str, limit: int) -> bool:
+@cache
+def _statements(dialect: str) -> dict[str, Any]:
+    """The hot statements, built once per dialect (bound at execution: compiled once)."""
+    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    keys = ["scope", "subject", "bucket"]
+    admit = ins(_C).on_conflict_do_update(
+        index_elements=keys,
+        set_={"requests": _C.requests + 1},
+        where=_C.requests < bindparam("limit"),
+    )
+    add = ins(_C)
+    add = add.on_conflict_do_update(
+        index_elements=keys,
+        set_={
+            "tokens": _C.tokens + add.excluded.tokens,
+            "spend_usd": _C.spend_usd + add.excluded.spend_usd,
+        },
+    )
+    usage = ins(TokenUsageModel).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    ledger = ins(LedgerTransactionModel).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    return {
+        "admit": admit.returning(_C.requests),
+        "add": add,
+        "usage": usage.returning(TokenUsageModel.id),
+        "ledger": ledger.returning(LedgerTransactionModel.id),
+        "entries": insert(LedgerEntryModel),
+    }
+
+
+Db = Session | Connection
+
+
+def _conn(db: Db) -> Connection:
+    """The connection of a session (or the connection itself)."""
+    return db if isinstance(db, Connection) else db.connection()
+
+
+def _stmt(conn: Connection, name: str) -> Any:
+    return _statements(conn.dialect.name)[name]
+
+
+def admit_request(db: Db, subject: Subject, minute: str, limit: int) -> bool:
     """Count one request in ``minute`` unless ``limit`` is reached; True when counted."""
     if limit <= 0:
         return False
-    stmt = _insert(session, _C).values(
-        scope=subject.scope,
-        subject=subject.id,
-        bucket=minute,
-        requests=1,
-        tokens=0,
-        spend_usd=Decimal(0),
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["scope", "subject", "bucket"],
-        set_={"requests": _C.requests + 1},
-        where=_C.requests < limit,
-    ).returning(_C.requests)
-    return session.execute(stmt).first() is not None
+    params = {
+        "scope": subject.scope,
+        "subject": subject.id,
+        "bucket": minute,
+        "requests": 1,
+        "tokens": 0,
+        "spend_usd": Decimal(0),
+        "limit": limit,
+    }
+    conn = _conn(db)
+    return conn.execute(_stmt(conn, "admit"), params).first() is not None
 
 
-def insert_usage(session: Session, usage: TokenUsage, status: str, reason: str) -> bool:
+def insert_usage(db: Db, usage: TokenUsage, status: str, reason: str) -> bool:
     """Insert one request's usage unless its idempotency key exists; True when inserted."""
-    stmt = _insert(session, TokenUsageModel).values(
-        idempotency_key=usage.idempotency_key,
-        tenant_id=usage.tenant,
-        key_id=usage.key_id,
-        model=usage.model,
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        amount_usd=usage.amount_usd,
-        status=status,
-        reason=reason,
-        at=usage.at,
-        period=usage.period,
-    )
-    stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(
-        TokenUsageModel.id
-    )
-    return session.execute(stmt).first() is not None
+    params = {
+        "idempotency_key": usage.idempotency_key,
+        "tenant_id": usage.tenant,
+        "key_id": usage.key_id,
+        "model": usage.model,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "amount_usd": usage.amount_usd,
+        "status": status,
+        "reason": reason,
+        "at": usage.at,
+        "period": usage.period,
+        "invoice_id": None,
+    }
+    conn = _conn(db)
+    return conn.execute(_stmt(conn, "usage"), params).first() is not None
 
 
 def add_to_counters(
-    session: Session, subjects: Sequence[Subject], windows: Sequence[str], usage: TokenUsage
+    db: Db, subjects: Sequence[Subject], windows: Sequence[str], usage: TokenUsage
 ) -> None:
     """Add the usage's tokens and amount to every (subject, window) counter."""
-    tokens = usage.total_tokens
     rows = [
         {
             "scope": s.scope,
             "subject": s.id,
             "bucket": w,
             "requests": 0,
-            "tokens": tokens,
+            "tokens": usage.total_tokens,
             "spend_usd": usage.amount_usd,
         }
         for s in subjects
         for w in windows
     ]
-    if not rows:
-        return
-    stmt = _insert(session, _C).values(rows)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["scope", "subject", "bucket"],
-        set_={
-            "tokens": _C.tokens + stmt.excluded.tokens,
-            "spend_usd": _C.spend_usd + stmt.excluded.spend_usd,
-        },
-    )
-    session.execute(stmt)
+    if rows:
+        conn = _conn(db)
+        conn.execute(_stmt(conn, "add"), rows)
+
+
+def post_ledger(db: Db, tx: Transaction) -> bool:
+    """Write a balanced ledger transaction once (by ``txid``), as the control plane's
+    ``usage.post`` does, in two statements; True when written."""
+    conn = _conn(db)
+    params = {
+        "idempotency_key": tx.txid,
+        "description": tx.memo,
+        "at": tx.at,
+        "period": period_of(tx.at),
+    }
+    found = conn.execute(_stmt(conn, "ledger"), params).first()
+    if found is None:
+        return False
+    entries = [
+        {
+            "transaction_id": found[0],
+            "account": e.account,
+            "debit_usd": e.debit,
+            "credit_usd": e.credit,
+        }
+        for e in tx.entries
+    ]
+    conn.execute(_stmt(conn, "entries"), entries)
+    return True
 
 
 def prune_minute_counters(session: Session, before_minute: int) -> int:

@@ -81,7 +81,7 @@ def build_router(deps: InferenceDeps) -> tuple[APIRouter, Gateway]:
 
     async def caller_of(request: Request) -> Caller:
         header = request.headers.get("authorization")
-        return await gateway.db(lambda: deps.authenticate(header))
+        return await gateway.db(lambda: gateway.authenticate(header))
 
     async def admin_of(request: Request) -> Caller:
         caller = await caller_of(request)

@@ -33,6 +33,11 @@ class InferenceSettings(BaseModel):
     max_replica_failures: int = Field(default=3, ge=1)
     #: Python that runs the worker in replica jobs.
     worker_python: str = sys.executable
+    #: Run the per-request database work (admission, usage record) in a worker thread instead
+    #: of on the event loop. Inline (the default) saves about 0.3 ms of CPU per request; a
+    #: database that makes writers wait (SQLite while another process writes) then stalls
+    #: this process's other requests for as long.
+    db_in_thread: bool = False
     #: Start the health-probe and deployment loops with the app (off in unit tests).
     background: bool = True
 
