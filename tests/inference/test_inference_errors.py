@@ -158,3 +158,71 @@ def test_client_disconnect_mid_stream_bills_what_was_generated(
     assert record.status == "client_disconnected"
     assert 5 <= record.completion_tokens < 200
     assert record.amount_usd > 0 and "disconnected" in record.reason
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"model_path": "/tmp"},  # both routes
+        {"upstream_url": None},  # neither
+        {"upstream_url": "ftp://example.com/v1"},
+        {"upstream_url": "not a url"},
+        {"price_per_million_input_tokens": "-1"},
+        {"price_per_million_output_tokens": "0.0000001"},
+        {"price_per_million_output_tokens": "NaN"},
+        {"id": ""},
+        {"id": "has space"},
+        {"surprise": True},
+    ],
+)
+def test_bad_model_registrations_are_400(gateway: Gateway, fields: dict[str, Any]) -> None:
+    body: dict[str, Any] = {
+        "id": "m",
+        "upstream_url": "http://127.0.0.1:9/v1",
+        "price_per_million_input_tokens": "1",
+        "price_per_million_output_tokens": "1",
+    }
+    body.update(fields)
+    _error(gateway.admin.post("/v1/models", json=body), 400)
+
+
+def test_model_path_must_be_a_model_directory(gateway: Gateway, tmp_path: Any) -> None:
+    for path in ("relative/dir", str(tmp_path)):
+        body = {
+            "id": "local",
+            "model_path": path,
+            "price_per_million_input_tokens": 1,
+            "price_per_million_output_tokens": 1,
+        }
+        assert "model_path" in _error(gateway.admin.post("/v1/models", json=body), 400)["message"]
+
+
+def test_bad_deployments_are_4xx(gateway: Gateway, alice: Tenant, tmp_path: Any) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    local = {
+        "id": "local",
+        "model_path": str(tmp_path),
+        "price_per_million_input_tokens": 1,
+        "price_per_million_output_tokens": 1,
+    }
+    assert gateway.admin.post("/v1/models", json=local).status_code == 201
+    base = {"model": "local", "gpus": 1, "gpu_type": "H100", "replicas": 1, "tier": "spot"}
+    url = f"{gateway.url}/v1/deployments"
+    cases = [
+        (gateway.admin, {**base}, 422),  # the admin must name a tenant
+        (gateway.admin, {**base, "tenant_id": "ten_nope"}, 404),
+        (gateway.admin, {**base, "tenant_id": alice.id, "model": "small"}, 422),
+        (gateway.admin, {**base, "tenant_id": alice.id, "model": "nope"}, 404),
+        (gateway.admin, {**base, "tenant_id": alice.id, "gpu_type": "Z9"}, 422),
+        (gateway.admin, {**base, "tenant_id": alice.id, "gpus": 0}, 400),
+        (gateway.admin, {**base, "tenant_id": alice.id, "replicas": "two"}, 400),
+        (gateway.admin, {**base, "tenant_id": alice.id, "tier": "internal"}, 403),
+    ]
+    for client, body, status in cases:
+        _error(client.post(url, json=body), status)
+    other = httpx.post(url, json={**base, "tenant_id": "ten_other"}, headers=alice.headers)
+    _error(other, 403)
+    assert httpx.get(url, headers=alice.headers).json() == {"data": []}
+    _error(httpx.get(f"{url}/dep_nope", headers=alice.headers), 404)
+    token = httpx.post(f"{url}/dep_nope/replicas", json={"replica_id": "r", "url": "http://x"})
+    _error(token, 401)
