@@ -59,8 +59,12 @@ def cloud_fixture(
         monkeypatch.setenv("RAY_ADDRESS", cluster.address)
     servers: list[Server] = []
 
-    def start(nodes: int = 2, per_node: int = 8, power_mw: float = 1.0) -> tuple[Server, Client]:
-        fleet = write_fleet(tmp_path / "fleet.yaml", nodes, per_node, power_mw)
+    def start(
+        nodes: int = 2, per_node: int = 8, power_mw: float = 1.0, fleet: Path | None = None
+    ) -> tuple[Server, Client]:
+        """A server on a one-site fleet file of ``nodes`` nodes, or on the file ``fleet``."""
+        if fleet is None:
+            fleet = write_fleet(tmp_path / "fleet.yaml", nodes, per_node, power_mw)
         server = Server(f"sqlite:///{tmp_path / 'gigawatt.db'}", tmp_path, fleet)
         servers.append(server)
         server.start()
