@@ -106,19 +106,23 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-def _sequential(
-    client: httpx.Client, url: str, body: bytes, headers: dict[str, str]
-) -> list[float]:
-    out: list[float] = []
+def _paired(
+    client: httpx.Client, direct: str, via: str, body: bytes, headers: dict[str, str]
+) -> tuple[list[float], list[float]]:
+    """Latencies of the same request sent straight and through the gateway, alternately, so
+    both series see the same machine load."""
+    out: tuple[list[float], list[float]] = ([], [])
+    plain = {"content-type": "application/json"}
     for i in range(WARMUP + SEQUENTIAL):
-        t0 = time.perf_counter()
-        r = client.post(url, content=body, headers=headers)
-        r.read()
-        elapsed = time.perf_counter() - t0
-        if r.status_code != 200:
-            raise RuntimeError(f"{url}: HTTP {r.status_code} {r.text[:200]}")
-        if i >= WARMUP:
-            out.append(elapsed)
+        for series, url, hdrs in ((out[0], direct, plain), (out[1], via, headers)):
+            t0 = time.perf_counter()
+            r = client.post(url, content=body, headers=hdrs)
+            r.read()
+            elapsed = time.perf_counter() - t0
+            if r.status_code != 200:
+                raise RuntimeError(f"{url}: HTTP {r.status_code} {r.text[:200]}")
+            if i >= WARMUP:
+                series.append(elapsed)
     return out
 
 
@@ -190,7 +194,6 @@ def main(db: str | None = None) -> None:
         _wait(f"{upstream}/", procs[0])
         _wait(f"{gateway}/healthz", procs[1])
         headers = _setup(gateway, upstream)
-        plain = {"content-type": "application/json"}
         for stream in (False, True):
             body = json.dumps(
                 {
@@ -201,9 +204,14 @@ def main(db: str | None = None) -> None:
                 }
             ).encode()
             with httpx.Client(trust_env=False, timeout=30) as client:
-                direct = _sequential(client, f"{upstream}/v1/chat/completions", body, plain)
                 cpu0 = _cpu_s(procs[1].pid)
-                via = _sequential(client, f"{gateway}/v1/chat/completions", body, headers)
+                direct, via = _paired(
+                    client,
+                    f"{upstream}/v1/chat/completions",
+                    f"{gateway}/v1/chat/completions",
+                    body,
+                    headers,
+                )
                 cpu = (_cpu_s(procs[1].pid) - cpu0) / (WARMUP + SEQUENTIAL)
             d50, d99 = _percentiles(direct)
             g50, g99 = _percentiles(via)

@@ -111,6 +111,7 @@ class StreamRelay:
         """The client's event stream."""
         parser = SseParser()
         done = False
+        tail: list[bytes] = []
         try:
             async for raw in self.response.aiter_raw():
                 if done:  # read to the end, so the connection goes back to the pool
@@ -123,7 +124,9 @@ class StreamRelay:
                     out = self._shape(data)
                     if out is not None:
                         batch.append(out)
-                if batch:  # the events of one upstream read leave in one write
+                if done:  # the last events leave with [DONE], after metering
+                    tail = batch
+                elif batch:  # the events of one upstream read leave in one write
                     yield b"".join(batch)
             if not done:
                 raise UpstreamError("upstream closed the stream before [DONE]")
@@ -139,7 +142,7 @@ class StreamRelay:
                     "completed", self.usage.prompt_tokens, self.usage.completion_tokens
                 )
             await self.gateway.meter(self.prep, self.outcome)
-            yield DONE
+            yield b"".join([*tail, DONE])
         except UpstreamError as exc:
             self.outcome = Outcome(
                 "upstream_error",
