@@ -7,7 +7,7 @@ classic EASY scheduler); expected ends come from ``max_runtime_s`` (unbounded jo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gigawatt.scheduling.model import JobRequest
@@ -19,6 +19,8 @@ class Shadow:
 
     time: float
     extra: int
+    #: queue key of the head job; jobs sorting before it are not bound by this shadow
+    head_key: tuple[float, ...] = ()
 
     def _ends_before(self, job: JobRequest, now: float) -> bool:
         return job.max_runtime_s is not None and now + job.max_runtime_s <= self.time
@@ -34,15 +36,20 @@ class Shadow:
 
 
 def shadow_for(
-    head: JobRequest, now: float, free_gpus: int, ends: Sequence[float], gpus: Sequence[int]
+    head: JobRequest,
+    head_key: tuple[float, ...],
+    now: float,
+    free_gpus: int,
+    ends: Iterable[tuple[float, int]],
 ) -> Shadow:
-    """The shadow of ``head`` given free GPUs now and running jobs' expected ends and sizes."""
+    """The shadow of ``head`` from free GPUs now and running jobs' ``(expected end, GPUs)``,
+    earliest end first (only as many are read as needed)."""
     avail = free_gpus
     if avail >= head.gpus:
         # Enough GPUs by count but no placement (fragmentation, power, holds): reserve now.
-        return Shadow(time=now, extra=avail - head.gpus)
-    for end, size in sorted(zip(ends, gpus, strict=True)):
+        return Shadow(time=now, extra=avail - head.gpus, head_key=head_key)
+    for end, size in ends:
         avail += size
         if avail >= head.gpus:
-            return Shadow(time=end, extra=avail - head.gpus)
-    return Shadow(time=float("inf"), extra=0)
+            return Shadow(time=end, extra=avail - head.gpus, head_key=head_key)
+    return Shadow(time=float("inf"), extra=0, head_key=head_key)

@@ -23,8 +23,9 @@ Policy (``Ordering.PRIORITY``, the live one):
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import heapq
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.errors import Unschedulable
@@ -45,6 +46,20 @@ from gigawatt.scheduling.model import (
 from gigawatt.scheduling.preemption import VictimPlan, plan_single_node, plan_whole_nodes
 
 _INF = float("inf")
+_HUGE = 1 << 62
+# Tiers that never preempt (bound once: enum attribute access is slow in the hot loop).
+_SPOT = Tier.SPOT
+_ON_DEMAND = Tier.ON_DEMAND
+
+
+@dataclass(slots=True)
+class _PassState:
+    """What a pass learnt, kept for the next incremental pass (valid while capacity only
+    shrinks): the blocked head job's shadow per GPU type and the smallest sizes that failed."""
+
+    shadows: dict[str, Shadow] = field(default_factory=dict)
+    failed_fit: dict[str, int] = field(default_factory=dict)
+    failed_preempt: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -88,6 +103,14 @@ class Scheduler:
         self._node_jobs: dict[int, dict[str, int]] = {}
         #: preemptor id -> victims still draining
         self._waiting: dict[str, set[str]] = {}
+        self._keys: dict[str, tuple[float, ...]] = {}
+        #: (key, job_id) submitted since the last pass
+        self._fresh: list[tuple[tuple[float, ...], str]] = []
+        #: whether capacity came back (or the queue head went) since the last pass
+        self._dirty = True
+        self._pass_state: _PassState | None = None
+        #: per GPU type: heap of (expected end, job id) of running jobs (lazy deletion)
+        self._ends: dict[str, list[tuple[float, str]]] = {}
 
     @classmethod
     def for_fleet(
@@ -137,7 +160,10 @@ class Scheduler:
         self.check(job)
         self._queued[job.job_id] = job
         self._seq += 1
-        bisect.insort(self._order, (self._key(job), job.job_id))
+        key = self._key(job)
+        self._keys[job.job_id] = key
+        bisect.insort(self._order, (key, job.job_id))
+        self._fresh.append((key, job.job_id))
 
     def _key(self, job: JobRequest) -> tuple[float, ...]:
         ordering = self.policy.ordering
@@ -152,8 +178,10 @@ class Scheduler:
         """Remove a queued job; False when it is not queued."""
         if self._queued.pop(job_id, None) is None:
             return False
+        self._keys.pop(job_id, None)
         self._waiting.pop(job_id, None)
         self.cap.release_holds(job_id)
+        self._dirty = True
         return True
 
     # -- allocation state ------------------------------------------------------------------
@@ -174,6 +202,7 @@ class Scheduler:
         within = job.tier is Tier.RESERVED and self.admission.within_reservation(job)
         run = Running(job, nodes, indices, started_at, preempting_for, within)
         self._attach(run)
+        self._dirty = True
         if preempting_for is not None:
             self._waiting.setdefault(preempting_for, set()).add(job.job_id)
             for n in nodes:
@@ -184,6 +213,7 @@ class Scheduler:
         run = self._running.pop(job_id, None)
         if run is None:
             return
+        self._dirty = True
         del self._running_by_type[run.job.gpu_type][job_id]
         victim = self._is_victim_run(run)
         for node, idx in zip(run.nodes, run.indices, strict=True):
@@ -204,6 +234,8 @@ class Scheduler:
         job = run.job
         self._running[job.job_id] = run
         self._running_by_type.setdefault(job.gpu_type, {})[job.job_id] = run
+        if run.expected_end != _INF:
+            heapq.heappush(self._ends.setdefault(job.gpu_type, []), (run.expected_end, job.job_id))
         victim = self._is_victim_run(run)
         for node, idx in zip(run.nodes, run.indices, strict=True):
             self._node_jobs.setdefault(node, {})[job.job_id] = len(idx)
@@ -222,70 +254,127 @@ class Scheduler:
 
     # -- the pass --------------------------------------------------------------------------
     def schedule(self, now: float) -> Decision:
-        """Decide what starts and what is preempted at ``now``; starts are committed."""
+        """Decide what starts and what is preempted at ``now``; starts are committed.
+
+        After a full pass every job left in the queue cannot start until capacity comes back.
+        So when nothing was released or cancelled since the last pass (only submissions), the
+        pass looks at the new jobs alone, against the state the last pass left; otherwise it
+        walks the whole queue.
+        """
         decision = Decision()
-        shadows: dict[str, Shadow] = {}
-        # Within a pass capacity only shrinks, so a size that failed fails again for larger jobs.
-        failed_fit: dict[str, int] = {}
-        failed_preempt: dict[str, int] = {}
-        ordering = self.policy.ordering
         started: list[str] = []
-        for _, job_id in self._order:
-            job = self._queued.get(job_id)
+        state = self._pass_state
+        full = self._dirty or state is None
+        if full:
+            state = _PassState()
+            order = self._order
+        else:
+            order = sorted(self._fresh)
+        assert state is not None
+        self._dirty = False
+        self._fresh = []
+        queued = self._queued
+        shadows = state.shadows
+        priority = self.policy.ordering is Ordering.PRIORITY
+        for _, job_id in order:
+            job = queued.get(job_id)
             if job is None:
                 continue
-            if self.cap.free_total == 0 and not self._may_preempt(job):
-                if ordering is not Ordering.PRIORITY or job.tier.rank >= Tier.ON_DEMAND.rank:
+            tier = job.tier
+            never = tier is _SPOT or tier is _ON_DEMAND
+            cannot_preempt = never or not self._may_preempt(job)
+            if self.cap.free_total == 0 and cannot_preempt:
+                if not priority or never:
                     break  # nothing free and nothing later may preempt
                 continue
-            if job_id in self._waiting:
-                if self._waiting[job_id]:
-                    continue  # victims still draining; their nodes are held
-                del self._waiting[job_id]
-                placement = self._place(job, holder=job_id)
-                self.cap.release_holds(job_id)
-                if placement is not None:
-                    self._start(job, placement, now, decision, started)
-                    continue
-            shadow = shadows.get(job.gpu_type)
-            if not self.admission.admits(job):
-                if shadow is None and ordering is Ordering.FIFO:
-                    shadows[job.gpu_type] = self._shadow(job, now)
-                continue
-            # The shadow guards free GPUs the blocked head job counts on; taking spot GPUs by
-            # preemption is still open to jobs that may preempt.
-            shadow_ok = shadow is None or shadow.allows(job, now)
-            if not shadow_ok and not self._may_preempt(job):
-                continue
-            placement = None
-            if shadow_ok and job.gpus < failed_fit.get(job.gpu_type, 1 << 62):
-                placement = self._place(job)
-                if placement is None:
-                    failed_fit[job.gpu_type] = job.gpus
-            if placement is not None:
-                if shadow is not None:
-                    shadow.take(job, now)
-                self._start(job, placement, now, decision, started)
-                continue
-            if self._may_preempt(job) and job.gpus < failed_preempt.get(job.gpu_type, 1 << 62):
-                if self._preempt_for(job, decision):
-                    continue
-                failed_preempt[job.gpu_type] = job.gpus
-            if shadow is None:
-                shadows[job.gpu_type] = self._shadow(job, now)
+            if full and cannot_preempt:
+                # Fast path for the common case in a long queue: blocked by the head's shadow.
+                shadow = shadows.get(job.gpu_type)
+                if shadow is not None and job.gpus > shadow.extra:
+                    limit = job.max_runtime_s
+                    if limit is None or now + limit > shadow.time:
+                        continue
+            self._consider(job, now, state, decision, started)
+        self._pass_state = state
         if started or len(self._order) > 2 * len(self._queued) + 64:
             self._order = [e for e in self._order if e[1] in self._queued]
         return decision
 
-    def _shadow(self, job: JobRequest, now: float) -> Shadow:
+    def _consider(
+        self,
+        job: JobRequest,
+        now: float,
+        state: _PassState,
+        decision: Decision,
+        started: list[str],
+    ) -> None:
+        """One queued job's turn in a pass."""
+        job_id, gpu_type = job.job_id, job.gpu_type
+        if job_id in self._waiting:
+            if self._waiting[job_id]:
+                return  # victims still draining; their nodes are held
+            del self._waiting[job_id]
+            placement = self._place(job, holder=job_id)
+            self.cap.release_holds(job_id)
+            if placement is not None:
+                self._start(job, placement, now, decision, started)
+                return
+        shadow = state.shadows.get(gpu_type)
+        key = self._keys[job_id]
+        ahead = shadow is not None and key < shadow.head_key  # a newcomer ahead of the head
+        guard = None if ahead else shadow
+        if not self.admission.admits(job):
+            if guard is None and self.policy.ordering is Ordering.FIFO:
+                state.shadows[gpu_type] = self._shadow(job, key, now)
+            return
+        # The shadow guards free GPUs the blocked head job counts on; taking spot GPUs by
+        # preemption is still open to jobs that may preempt.
+        shadow_ok = guard is None or guard.allows(job, now)
+        may_preempt = self._may_preempt(job)
+        if not shadow_ok and not may_preempt:
+            return
+        placement = None
+        if shadow_ok and job.gpus < state.failed_fit.get(gpu_type, _HUGE):
+            placement = self._place(job)
+            if placement is None:
+                state.failed_fit[gpu_type] = job.gpus
+        if placement is not None:
+            if shadow is not None:
+                shadow.take(job, now)  # also when ahead: it uses GPUs the head counted on
+            self._start(job, placement, now, decision, started)
+            if job.tier is Tier.SPOT and state.failed_preempt:
+                self._dirty = True  # new spot work may be a victim for a waiting preemptor
+            return
+        if may_preempt and job.gpus < state.failed_preempt.get(gpu_type, _HUGE):
+            if self._preempt_for(job, decision):
+                return
+            state.failed_preempt[gpu_type] = job.gpus
+        if guard is None:
+            state.shadows[gpu_type] = self._shadow(job, key, now)
+
+    def _shadow(self, job: JobRequest, key: tuple[float, ...], now: float) -> Shadow:
         if self.policy.ordering is Ordering.FIFO or not self.policy.backfill:
-            return Shadow(time=-_INF, extra=0)  # head-of-line blocking for this GPU type
+            return Shadow(time=-_INF, extra=0, head_key=key)  # head-of-line blocking
         if self.policy.ordering is Ordering.SJF:
-            return Shadow(time=_INF, extra=1 << 62)  # greedy: later jobs may take what is free
-        running = self._running_by_type.get(job.gpu_type, {}).values()
-        ends = [r.expected_end for r in running]
-        sizes = [r.job.gpus for r in running]
-        return shadow_for(job, now, self.cap.free_by_type[job.gpu_type], ends, sizes)
+            return Shadow(time=_INF, extra=_HUGE, head_key=key)  # greedy
+        free = self.cap.free_by_type[job.gpu_type]
+        return shadow_for(job, key, now, free, self._ends_in_order(job.gpu_type))
+
+    def _ends_in_order(self, gpu_type: str) -> Iterator[tuple[float, int]]:
+        """Running jobs of ``gpu_type`` as (expected end, GPUs), earliest first, lazily."""
+        heap = self._ends.get(gpu_type, [])
+        taken: list[tuple[float, str]] = []
+        try:
+            while heap:
+                end, job_id = heapq.heappop(heap)
+                run = self._running.get(job_id)
+                if run is None or run.expected_end != end:
+                    continue  # ended, or restarted since: drop the stale entry
+                taken.append((end, job_id))
+                yield end, run.job.gpus
+        finally:
+            for entry in taken:
+                heapq.heappush(heap, entry)
 
     def _may_preempt(self, job: JobRequest) -> bool:
         if self.policy.ordering is not Ordering.PRIORITY:
@@ -327,6 +416,7 @@ class Scheduler:
         within = job.tier is Tier.RESERVED and self.admission.within_reservation(job)
         self._attach(Running(job, tuple(n for n, _ in nodes), indices, now, None, within))
         del self._queued[job.job_id]
+        del self._keys[job.job_id]
         started.append(job.job_id)
         placement = tuple((self.cap.node_ids[n], g) for n, g in nodes)
         decision.starts.append(Start(job, placement))
