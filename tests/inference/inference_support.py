@@ -139,7 +139,9 @@ class FakeUpstream:
         delay = float(payload.get("x_delay") or 0)
         obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
         base = {"id": "up-1", "object": obj, "created": 1, "model": payload["model"]}
-        include = (payload.get("stream_options") or {}).get("include_usage")
+        options = payload.get("stream_options") or {}
+        include, continuous = options.get("include_usage"), options.get("continuous_usage_stats")
+        prompt = usage["prompt_tokens"]
         for i, word in enumerate(words):
             if payload["model"] == "die-mid-stream" and i == 2:
                 raise RuntimeError("upstream died")
@@ -149,7 +151,14 @@ class FakeUpstream:
                 if kind == "chat"
                 else {"index": 0, "text": text, "finish_reason": None}
             )
-            yield b"data: " + json.dumps({**base, "choices": [choice]}).encode() + b"\n\n"
+            chunk: dict[str, Any] = {**base, "choices": [choice]}
+            if continuous:
+                chunk["usage"] = {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": i + 1,
+                    "total_tokens": prompt + i + 1,
+                }
+            yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
             if delay:
                 await asyncio.sleep(delay)
         if include:

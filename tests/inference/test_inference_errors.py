@@ -3,6 +3,7 @@ nothing with a reason; a client leaving mid-stream billed for what was generated
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +13,9 @@ import openai
 import pytest
 from gateway_support import Gateway, Tenant, running_gateway
 from inference_support import free_port
+
+from gigawatt.store.db import transaction
+from gigawatt.store.inference_models import DeploymentModel, ReplicaModel
 
 CHAT = [{"role": "user", "content": "hi"}]
 
@@ -226,3 +230,77 @@ def test_bad_deployments_are_4xx(gateway: Gateway, alice: Tenant, tmp_path: Any)
     _error(httpx.get(f"{url}/dep_nope", headers=alice.headers), 404)
     token = httpx.post(f"{url}/dep_nope/replicas", json={"replica_id": "r", "url": "http://x"})
     _error(token, 401)
+
+
+def test_disconnect_from_a_replica_bills_its_running_usage(
+    gateway: Gateway, alice: Tenant, tmp_path: Any
+) -> None:
+    """A replica reports running usage on every chunk: a stream cut short is billed exactly,
+    prompt included, and the client never sees the usage it did not ask for."""
+    (tmp_path / "config.json").write_text("{}")
+    local = {
+        "id": "local",
+        "model_path": str(tmp_path),
+        "price_per_million_input_tokens": 1,
+        "price_per_million_output_tokens": 1,
+    }
+    assert gateway.admin.post("/v1/models", json=local).status_code == 201
+    now = time.time()
+    with transaction(gateway.platform.sessions) as s:  # a replica served by the fake upstream
+        s.add(
+            DeploymentModel(
+                id="dep_t",
+                model_id="local",
+                tenant_id=alice.id,
+                gpus=1,
+                gpu_type="H100",
+                tier="spot",
+                replicas=1,
+                max_batch_size=8,
+                status="active",
+                register_url="-",
+                replica_token="t",
+                failures=0,
+                reason="",
+                created_at=now,
+            )
+        )
+        s.flush()
+        s.add(
+            ReplicaModel(
+                id="rep_t",
+                deployment_id="dep_t",
+                job_id="job_t",
+                url=gateway.upstream_url,
+                status="ready",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    body = {
+        "model": "local",
+        "prompt": "one two three",
+        "max_tokens": 200,
+        "stream": True,
+        "x_delay": 0.02,
+    }
+    with httpx.stream(
+        "POST", f"{gateway.url}/v1/completions", json=body, headers=alice.headers, timeout=30
+    ) as r:
+        assert r.status_code == 200
+        events = []
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+            if len(events) == 4:
+                break
+    assert all("usage" not in e for e in events)
+    assert gateway.upstream.requests[-1]["stream_options"]["continuous_usage_stats"] is True
+    deadline = time.monotonic() + 10
+    while not gateway.records(alice.id):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.3)
+    [record] = gateway.records(alice.id)
+    assert record.status == "client_disconnected" and record.prompt_tokens == 3
+    assert 4 <= record.completion_tokens < 200

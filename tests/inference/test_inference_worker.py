@@ -119,3 +119,19 @@ def test_bad_input_is_4xx_in_openai_format(
     assert r.status_code == status
     error = r.json()["error"]
     assert error["message"] and error["type"] and error["code"]
+
+
+def test_continuous_usage_stats_on_every_chunk(client: openai.OpenAI) -> None:
+    chunks = list(
+        client.completions.create(
+            model="tiny",
+            prompt="the cat",
+            max_tokens=4,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True, "continuous_usage_stats": True},  # type: ignore[typeddict-unknown-key]
+        )
+    )
+    counts = [c.usage.completion_tokens for c in chunks if c.usage is not None]
+    assert counts == sorted(counts) and counts[-1] == 4
+    assert all(c.usage is not None for c in chunks)
