@@ -25,7 +25,6 @@ from __future__ import annotations
 import bisect
 import heapq
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.errors import Unschedulable
@@ -44,44 +43,18 @@ from gigawatt.scheduling.model import (
     Start,
 )
 from gigawatt.scheduling.preemption import VictimPlan, plan_single_node, plan_whole_nodes
+from gigawatt.scheduling.state import INF as _INF
+from gigawatt.scheduling.state import PassState as _PassState
+from gigawatt.scheduling.state import Running
+from gigawatt.scheduling.views import SchedulerViews
 
-_INF = float("inf")
 _HUGE = 1 << 62
 # Tiers that never preempt (bound once: enum attribute access is slow in the hot loop).
 _SPOT = Tier.SPOT
 _ON_DEMAND = Tier.ON_DEMAND
 
 
-@dataclass(slots=True)
-class _PassState:
-    """What a pass learnt, kept for the next incremental pass (valid while capacity only
-    shrinks): the blocked head job's shadow per GPU type and the smallest sizes that failed."""
-
-    shadows: dict[str, Shadow] = field(default_factory=dict)
-    failed_fit: dict[str, int] = field(default_factory=dict)
-    failed_preempt: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class Running:
-    """A job holding GPUs."""
-
-    job: JobRequest
-    nodes: tuple[int, ...]
-    indices: tuple[tuple[int, ...], ...]
-    started_at: float
-    draining_for: str | None = None
-    #: counted against its tenant's reservation (reserved tier, within R at start)
-    within_reservation: bool = False
-
-    @property
-    def expected_end(self) -> float:
-        """When it will have ended at the latest (inf when unbounded)."""
-        limit = self.job.max_runtime_s
-        return _INF if limit is None else self.started_at + limit
-
-
-class Scheduler:
+class Scheduler(SchedulerViews):
     """Queue + allocation state + the scheduling pass. See the module docstring for the policy."""
 
     def __init__(
@@ -450,74 +423,3 @@ class Scheduler:
                 run = self._running[job_id]
                 out.append((job_id, gpus, run.job.gpus, run.started_at))
         return out
-
-    # -- introspection ---------------------------------------------------------------------
-    def gpu_indices(self, job_id: str) -> tuple[tuple[int, ...], ...]:
-        """Physical GPU indices per node of a running job's placement."""
-        return self._running[job_id].indices
-
-    def placement(self, job_id: str) -> Placement:
-        """Where a running job runs."""
-        run = self._running[job_id]
-        return tuple(
-            (self.cap.node_ids[n], len(i)) for n, i in zip(run.nodes, run.indices, strict=True)
-        )
-
-    def is_queued(self, job_id: str) -> bool:
-        """Whether ``job_id`` waits in the queue."""
-        return job_id in self._queued
-
-    def is_running(self, job_id: str) -> bool:
-        """Whether ``job_id`` holds GPUs."""
-        return job_id in self._running
-
-    def queued_jobs(self) -> list[JobRequest]:
-        """Queued jobs in scheduling order."""
-        return [self._queued[j] for _, j in self._order if j in self._queued]
-
-    def running_jobs(self) -> list[JobRequest]:
-        """Jobs holding GPUs."""
-        return [r.job for r in self._running.values()]
-
-    def draining_for(self, job_id: str) -> str | None:
-        """The preemptor a running victim is draining for, if any."""
-        run = self._running.get(job_id)
-        return None if run is None else run.draining_for
-
-    @property
-    def total_gpus(self) -> int:
-        """GPUs in the fleet."""
-        return self.cap.total_gpus
-
-    def allocated_gpus(self) -> int:
-        """GPUs allocated now."""
-        return self.cap.total_gpus - self.cap.free_total
-
-    def free_gpus(self, gpu_type: str | None = None) -> int:
-        """Free GPUs (of one type, or all), before power caps."""
-        if gpu_type is None:
-            return self.cap.free_total
-        return self.cap.free_by_type.get(gpu_type, 0)
-
-    def allocated_by(self) -> dict[tuple[Tier, str], int]:
-        """Allocated GPUs by (tier, GPU type)."""
-        out: dict[tuple[Tier, str], int] = {}
-        for run in self._running.values():
-            key = (run.job.tier, run.job.gpu_type)
-            out[key] = out.get(key, 0) + run.job.gpus
-        return out
-
-    def queue_length_by_tier(self) -> dict[Tier, int]:
-        """Queued jobs per tier."""
-        out = dict.fromkeys(Tier, 0)
-        for job in self._queued.values():
-            out[job.tier] += 1
-        return out
-
-    def site_power_kw(self) -> dict[str, float]:
-        """IT power of allocated GPUs per site (catalogue kW per GPU)."""
-        return dict(self.cap.site_used_kw)
-
-    def site_power_cap_kw(self) -> dict[str, float]:
-        """IT power budget per site."""
-        return dict(self.cap.site_cap_kw)
