@@ -117,6 +117,7 @@ def _view(row: DeploymentModel, replicas: list[ReplicaModel]) -> dict[str, Any]:
         "gpu_type": row.gpu_type,
         "tier": row.tier,
         "replicas": row.replicas,
+        "max_batch_size": row.max_batch_size,
         "status": row.status,
         "reason": row.reason,
         "created_at": row.created_at,

@@ -10,24 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gigawatt.core.errors import Forbidden, GigawattError
 from gigawatt.inference import deployments, limits_api
 from gigawatt.inference.accounting import Caller
-from gigawatt.inference.errors import BadRequest, body_of, validation_message
+from gigawatt.inference.errors import BadRequest, body_of, error_body, validation_message
 from gigawatt.inference.gateway import Gateway
 from gigawatt.inference.loops import background
 from gigawatt.inference.registry import ModelSpec, register
 from gigawatt.inference.settings import InferenceDeps
 from gigawatt.store.db import transaction
 
+log = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,6 +47,10 @@ def _openai_errors(handler: Handler) -> Handler:
             return await handler(request)
         except GigawattError as exc:
             return error_response(exc)
+        except SQLAlchemyError:
+            log.exception("database error on %s %s", request.method, request.url.path)
+            body = error_body(503, "database_unavailable", "the database is unavailable; retry")
+            return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
     wrapped.__name__ = handler.__name__
     wrapped.__doc__ = handler.__doc__
