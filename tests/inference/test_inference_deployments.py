@@ -139,6 +139,9 @@ def test_deployment_serves_balances_and_survives_a_dead_replica(
             model="tiny", messages=[{"role": "user", "content": f"hello {i}"}], max_tokens=3
         )
         assert reply.usage is not None and reply.usage.completion_tokens == 3
+    with pytest.raises(openai.BadRequestError) as too_long:  # the replica's own 400, relayed
+        client.completions.create(model="tiny", prompt="hello " * 80, max_tokens=4)
+    assert too_long.value.code == "context_length_exceeded"
     healths = [httpx.get(f"{r['url']}/health").json() for r in replicas]
     assert all(h["batches"] >= 1 for h in healths), healths  # both replicas took traffic
 
@@ -155,7 +158,8 @@ def test_deployment_serves_balances_and_survives_a_dead_replica(
         )
         assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 2
     usage = httpx.get(f"{server}/v1/usage", headers={"Authorization": f"Bearer {key}"}).json()
-    assert len(usage) == 11 and {u["status"] for u in usage[1:]} == {"completed"}
+    assert len(usage) == 12 and [u["status"] for u in usage].count("completed") == 10
+    assert [u["status"] for u in usage].count("upstream_error") == 2  # no replica; too long
 
     def replaced() -> bool:
         view = admin.get(f"/v1/deployments/{dep}").json()
