@@ -32,6 +32,23 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0) -> Any
         time.sleep(0.25)
 
 
+def stop_jobs(url: str) -> None:
+    """Cancel every job still alive (so a failed test leaves no worker behind)."""
+    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
+    ended = ("succeeded", "failed", "cancelled")
+    try:
+        for job in admin.get("/v1/jobs").json():
+            if job["status"] not in ended:
+                admin.post(f"/v1/jobs/{job['id']}/cancel")
+        wait_for(
+            "jobs to end",
+            lambda: all(j["status"] in ended for j in admin.get("/v1/jobs").json()),
+            20,
+        )
+    except (httpx.HTTPError, AssertionError):
+        pass
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     fleet = {
@@ -82,6 +99,7 @@ def server(tmp_path: Path) -> Iterator[str]:
     try:
         yield url
     finally:
+        stop_jobs(url)  # replica jobs outlive the server by design (adopted at restart)
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
     assert "Traceback" not in log.read_text(), log.read_text()[-5000:]
