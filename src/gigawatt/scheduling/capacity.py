@@ -31,10 +31,8 @@ class Pool:
     #: reclaim[k]: stack of nodes whose free + preemptible GPUs were k when pushed (lazy).
     reclaim: list[list[int]] = field(default_factory=list)
 
-    @property
-    def limit(self) -> int:
-        """Stack length beyond which stale entries are compacted away (amortised O(1))."""
-        return 2 * len(self.nodes) + 64
+    #: stack length beyond which stale entries are compacted away (amortised O(1))
+    limit: int = 64
 
 
 class Capacity:
@@ -84,6 +82,7 @@ class Capacity:
                 self.pools.append(pool)
                 self.pools_by_type.setdefault(n.gpu_type, []).append(pool)
             pool.nodes.append(i)
+            pool.limit = 2 * len(pool.nodes) + 64
             pool.buckets[n.gpus].append(i)
             self.node_pool.append(pool)
             self.node_total.append(n.gpus)
@@ -212,28 +211,46 @@ class Capacity:
                     yield node
 
     def _set_free(self, node: int, free: int, mask: int) -> None:
+        # Hot path of every start and release: the pushes are inlined, compaction is rare.
         self.node_free[node] = free
         self.node_mask[node] = mask
         pool = self.node_pool[node]
-        self._push(pool.buckets, node, free, self.node_free.__getitem__, pool.limit)
-        self._push(pool.reclaim, node, self.reclaimable(node), self.reclaimable, pool.limit)
+        limit = pool.limit
+        stack = pool.buckets[free]
+        stack.append(node)
+        if len(stack) > limit:
+            self._compact(stack, free, self.node_free.__getitem__)
+        reclaim = free + self.node_spot[node]
+        stack = pool.reclaim[reclaim]
+        stack.append(node)
+        if len(stack) > limit:
+            self._compact(stack, reclaim, self.reclaimable)
 
-    @staticmethod
+    @classmethod
     def _push(
-        buckets: list[list[int]], node: int, value: int, current: Callable[[int], int], limit: int
+        cls,
+        buckets: list[list[int]],
+        node: int,
+        value: int,
+        current: Callable[[int], int],
+        limit: int,
     ) -> None:
         stack = buckets[value]
         stack.append(node)
         if len(stack) > limit:
-            # Compact: keep one valid entry per node (order kept, newest on top).
-            seen: set[int] = set()
-            fresh: list[int] = []
-            for n in reversed(stack):
-                if current(n) == value and n not in seen:
-                    seen.add(n)
-                    fresh.append(n)
-            fresh.reverse()
-            stack[:] = fresh
+            cls._compact(stack, value, current)
+
+    @staticmethod
+    def _compact(stack: list[int], value: int, current: Callable[[int], int]) -> None:
+        """Keep one valid entry per node (order kept, newest on top)."""
+        seen: set[int] = set()
+        fresh: list[int] = []
+        for n in reversed(stack):
+            if current(n) == value and n not in seen:
+                seen.add(n)
+                fresh.append(n)
+        fresh.reverse()
+        stack[:] = fresh
 
     def release_holds(self, holder: str) -> None:
         """Drop every hold of ``holder``."""

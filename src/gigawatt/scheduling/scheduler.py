@@ -52,6 +52,7 @@ _HUGE = 1 << 62
 # Tiers that never preempt (bound once: enum attribute access is slow in the hot loop).
 _SPOT = Tier.SPOT
 _ON_DEMAND = Tier.ON_DEMAND
+_RESERVED = Tier.RESERVED
 
 
 class Scheduler(SchedulerViews):
@@ -71,7 +72,6 @@ class Scheduler(SchedulerViews):
         self._order: list[tuple[tuple[float, ...], str]] = []
         self._seq = 0
         self._running: dict[str, Running] = {}
-        self._running_by_type: dict[str, dict[str, Running]] = {}
         #: node index -> {job_id: GPUs of that job on the node}
         self._node_jobs: dict[int, dict[str, int]] = {}
         #: preemptor id -> victims still draining
@@ -187,7 +187,6 @@ class Scheduler(SchedulerViews):
         if run is None:
             return
         self._dirty = True
-        del self._running_by_type[run.job.gpu_type][job_id]
         victim = self._is_victim_run(run)
         for node, idx in zip(run.nodes, run.indices, strict=True):
             jobs = self._node_jobs[node]
@@ -206,9 +205,9 @@ class Scheduler(SchedulerViews):
     def _attach(self, run: Running) -> None:
         job = run.job
         self._running[job.job_id] = run
-        self._running_by_type.setdefault(job.gpu_type, {})[job.job_id] = run
-        if run.expected_end != _INF:
-            heapq.heappush(self._ends.setdefault(job.gpu_type, []), (run.expected_end, job.job_id))
+        end = run.expected_end
+        if end != _INF:
+            heapq.heappush(self._ends.setdefault(job.gpu_type, []), (end, job.job_id))
         victim = self._is_victim_run(run)
         for node, idx in zip(run.nodes, run.indices, strict=True):
             self._node_jobs.setdefault(node, {})[job.job_id] = len(idx)
@@ -385,13 +384,21 @@ class Scheduler(SchedulerViews):
         decision: Decision,
         started: list[str],
     ) -> None:
-        indices = tuple(self.cap.take(n, g) for n, g in nodes)
-        within = job.tier is Tier.RESERVED and self.admission.within_reservation(job)
-        self._attach(Running(job, tuple(n for n, _ in nodes), indices, now, None, within))
+        cap = self.cap
+        if len(nodes) == 1:  # the common case, without generator overhead
+            node, gpus = nodes[0]
+            indices: tuple[tuple[int, ...], ...] = (cap.take(node, gpus),)
+            on: tuple[int, ...] = (node,)
+            placement: Placement = ((cap.node_ids[node], gpus),)
+        else:
+            indices = tuple(cap.take(n, g) for n, g in nodes)
+            on = tuple(n for n, _ in nodes)
+            placement = tuple((cap.node_ids[n], g) for n, g in nodes)
+        within = job.tier is _RESERVED and self.admission.within_reservation(job)
+        self._attach(Running(job, on, indices, now, None, within))
         del self._queued[job.job_id]
         del self._keys[job.job_id]
         started.append(job.job_id)
-        placement = tuple((self.cap.node_ids[n], g) for n, g in nodes)
         decision.starts.append(Start(job, placement))
 
     def _preempt_for(self, job: JobRequest, decision: Decision) -> bool:
