@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from gigawatt.cli.args import parse_choice, write_output
 from gigawatt.core.catalogue import default_catalogue
 from gigawatt.core.errors import GigawattError, InvalidInput
 from gigawatt.core.tiers import Tier
@@ -53,13 +54,6 @@ def _count(text: str | None, field: str, minimum: int) -> int | None:
     if not value.is_integer():
         raise InvalidInput(f"got {text!r}; allowed: a whole number >= {minimum}", field)
     return int(value)
-
-
-def _choice(text: str, field: str, allowed: tuple[str, ...]) -> str:
-    value = text.strip().lower().replace("-", "_")
-    if value not in allowed:
-        raise InvalidInput(f"got {text!r}; allowed: {' or '.join(allowed)}", field)
-    return value
 
 
 def _tier_mix(text: str | None) -> dict[Tier, float] | None:
@@ -111,16 +105,6 @@ def progress_bar(
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("virtual time", total=total_s)
         yield lambda now: bar.update(task, completed=min(now, total_s))
-
-
-def _write(path: str, data: str | bytes, field: str) -> None:
-    try:
-        if isinstance(data, bytes):
-            Path(path).write_bytes(data)
-        else:
-            Path(path).write_text(data, encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}", field) from None
 
 
 def _writable(text: str | None, field: str) -> None:
@@ -234,7 +218,7 @@ def _given(opts: dict[str, Any]) -> dict[str, Any]:
     }
     if opts["policy"] is not None:
         allowed = tuple(o.value for o in Ordering)
-        values["policy"] = Ordering(_choice(opts["policy"], "policy", allowed))
+        values["policy"] = Ordering(parse_choice(opts["policy"], "policy", allowed))
     return {k: v for k, v in values.items() if v is not None}
 
 
@@ -278,7 +262,7 @@ def _sweep(path: Path, given: dict[str, Any], out_format: str) -> None:
 
 
 def _run(opts: dict[str, Any]) -> None:
-    out_format = _choice(opts["format"], "format", ("table", "json"))
+    out_format = parse_choice(opts["format"], "format", ("table", "json"))
     given = _given(opts)
     if opts["sweep"] is not None:
         if opts["report"] or opts["plot"]:
@@ -301,11 +285,11 @@ def _run(opts: dict[str, Any]) -> None:
     if opts["plot"]:
         from gigawatt.sim.charts import dashboard_png
 
-        _write(opts["plot"], dashboard_png(result), "plot")
+        write_output(opts["plot"], dashboard_png(result), "plot")
     if opts["report"]:
         from gigawatt.sim.html import render_report
 
-        _write(opts["report"], render_report(result), "report")
+        write_output(opts["report"], render_report(result), "report")
     if out_format == "json":
         typer.echo(json.dumps(_json_safe(result.to_json()), indent=2, allow_nan=False))
     else:

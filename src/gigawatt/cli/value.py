@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from gigawatt.cli.args import parse_choice, write_output
 from gigawatt.core.errors import GigawattError, InvalidInput
 from gigawatt.core.units import parse_power_mw
 from gigawatt.economics import tables
@@ -74,13 +75,6 @@ def parse_count(text: str, field: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def _choice(text: str, field: str, allowed: tuple[str, ...]) -> str:
-    value = text.strip().lower().replace("-", "_")
-    if value not in allowed:
-        raise InvalidInput(f"got {text!r}; allowed: {' or '.join(allowed)}", field)
-    return value
-
-
 #: ``flag option name -> scenario field`` for the plain numeric flags.
 NUMERIC_FLAGS: dict[str, str] = {
     "pue": "pue",
@@ -123,11 +117,11 @@ def flag_layer(flags: dict[str, str | None], below: dict[str, Any]) -> Layer:
     if flags.get("power_basis") is not None:
         put(
             "power_basis",
-            _choice(str(flags["power_basis"]), "power_basis", ("facility", "it")),
+            parse_choice(str(flags["power_basis"]), "power_basis", ("facility", "it")),
             "power_basis",
         )
     if flags.get("cost_basis") is not None:
-        basis = _choice(str(flags["cost_basis"]), "cost_basis", ("incremental", "full"))
+        basis = parse_choice(str(flags["cost_basis"]), "cost_basis", ("incremental", "full"))
         put("cost_basis", basis, "cost_basis")
     if flags.get("gpu") is not None:
         put("gpu", str(flags["gpu"]), "gpu")
@@ -142,7 +136,7 @@ def _sales_flags(
     """``--sell MODE``; a lease or token price alone switches selling to that mode."""
     modes = ("gpu_hours", "tokens", "lease")
     if flags.get("sell") is not None:
-        put("sales_mix", {_choice(str(flags["sell"]), "sell", modes): 1.0}, "sell")
+        put("sales_mix", {parse_choice(str(flags["sell"]), "sell", modes): 1.0}, "sell")
         return
     current = below.get("sales_mix") or {"gpu_hours": 1.0}
     for flag, mode in (("lease_price_per_watt_year", "lease"), ("token_price", "tokens")):
@@ -219,19 +213,9 @@ def _print_tables(e: Evaluation, tornado: Tornado | None, mc: MonteCarloResult |
         console.print(table)
 
 
-def _write(path: str, data: str | bytes, field: str) -> None:
-    try:
-        if isinstance(data, bytes):
-            Path(path).write_bytes(data)
-        else:
-            Path(path).write_text(data, encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot write {path}: {exc.__class__.__name__}", field) from None
-
-
 def _run(opts: dict[str, Any]) -> None:
-    out_format = _choice(opts["format"], "format", ("table", "json"))
-    metric = _choice(opts["sensitivity_metric"], "sensitivity_metric", METRICS)
+    out_format = parse_choice(opts["format"], "format", ("table", "json"))
+    metric = parse_choice(opts["sensitivity_metric"], "sensitivity_metric", METRICS)
     flags = {
         k: opts[k] for k in (*NUMERIC_FLAGS, "power", "power_basis", "cost_basis", "gpu", "sell")
     }
@@ -252,14 +236,14 @@ def _run(opts: dict[str, Any]) -> None:
     if opts["plot"] and tornado is not None:
         from gigawatt.economics.charts import tornado_png
 
-        _write(opts["plot"], tornado_png(tornado), "plot")
+        write_output(opts["plot"], tornado_png(tornado), "plot")
     if opts["report"] and tornado is not None and mc is not None:
         from gigawatt.economics.report import render_report
 
         full = None
         if scenario.cost_basis == "incremental":
             full = evaluate(scenario.with_values({"cost_basis": "full"}, "report comparison"))
-        _write(opts["report"], render_report(e, tornado, mc, full), "report")
+        write_output(opts["report"], render_report(e, tornado, mc, full), "report")
     if out_format == "json":
         doc = e.to_dict()
         if draws and mc is not None:
