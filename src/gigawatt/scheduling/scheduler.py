@@ -82,6 +82,9 @@ class Scheduler(SchedulerViews):
         #: whether capacity came back (or the queue head went) since the last pass
         self._dirty = True
         self._pass_state: _PassState | None = None
+        #: per GPU type: number of queued jobs, and a heap of (max_runtime_s, job id) of them
+        self._queued_types: dict[str, int] = {}
+        self._runtimes: dict[str, list[tuple[float, str]]] = {}
         #: per GPU type: heap of (expected end, job id) of running jobs (lazy deletion)
         self._ends: dict[str, list[tuple[float, str]]] = {}
 
@@ -137,6 +140,9 @@ class Scheduler(SchedulerViews):
         self._keys[job.job_id] = key
         bisect.insort(self._order, (key, job.job_id))
         self._fresh.append((key, job.job_id))
+        self._queued_types[job.gpu_type] = self._queued_types.get(job.gpu_type, 0) + 1
+        runtime = _INF if job.max_runtime_s is None else job.max_runtime_s
+        heapq.heappush(self._runtimes.setdefault(job.gpu_type, []), (runtime, job.job_id))
 
     def _key(self, job: JobRequest) -> tuple[float, ...]:
         ordering = self.policy.ordering
@@ -149,8 +155,10 @@ class Scheduler(SchedulerViews):
 
     def cancel(self, job_id: str) -> bool:
         """Remove a queued job; False when it is not queued."""
-        if self._queued.pop(job_id, None) is None:
+        job = self._queued.pop(job_id, None)
+        if job is None:
             return False
+        self._queued_types[job.gpu_type] -= 1
         self._keys.pop(job_id, None)
         self._waiting.pop(job_id, None)
         self.cap.release_holds(job_id)
@@ -265,12 +273,35 @@ class Scheduler(SchedulerViews):
                 if shadow is not None and job.gpus > shadow.extra:
                     limit = job.max_runtime_s
                     if limit is None or now + limit > shadow.time:
+                        if never and self._all_blocked(state, now):
+                            break  # no later job of any type may start or preempt
                         continue
             self._consider(job, now, state, decision, started)
         self._pass_state = state
         if started or len(self._order) > 2 * len(self._queued) + 64:
             self._order = [e for e in self._order if e[1] in self._queued]
         return decision
+
+    def _all_blocked(self, state: _PassState, now: float) -> bool:
+        """Whether every GPU type with queued jobs is shut by its shadow for the rest of the pass:
+        no GPUs left over and no queued job short enough to end before the head starts."""
+        for gpu_type, count in self._queued_types.items():
+            if count == 0 or gpu_type in state.blocked:
+                continue
+            shadow = state.shadows.get(gpu_type)
+            if shadow is None or shadow.extra > 0:
+                return False
+            if self._min_queued_runtime(gpu_type) <= shadow.time - now:
+                return False
+            state.blocked.add(gpu_type)  # extra only shrinks and time stays within a pass
+        return True
+
+    def _min_queued_runtime(self, gpu_type: str) -> float:
+        """A lower bound on ``max_runtime_s`` of queued jobs of ``gpu_type`` (inf if unbounded)."""
+        heap = self._runtimes.get(gpu_type, [])
+        while heap and heap[0][1] not in self._queued:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else _INF
 
     def _consider(
         self,
@@ -397,6 +428,7 @@ class Scheduler(SchedulerViews):
         within = job.tier is _RESERVED and self.admission.within_reservation(job)
         self._attach(Running(job, on, indices, now, None, within))
         del self._queued[job.job_id]
+        self._queued_types[job.gpu_type] -= 1
         del self._keys[job.job_id]
         started.append(job.job_id)
         decision.starts.append(Start(job, placement))

@@ -18,6 +18,8 @@ class PassState:
     shadows: dict[str, Shadow] = field(default_factory=dict)
     failed_fit: dict[str, int] = field(default_factory=dict)
     failed_preempt: dict[str, int] = field(default_factory=dict)
+    #: GPU types on which no further non-preempting job can start in this pass
+    blocked: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
