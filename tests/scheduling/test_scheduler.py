@@ -240,3 +240,32 @@ def test_for_fleet_uses_catalogue_power() -> None:
         s.submit(JobRequest(f"j{i}", "t", Tier.SPOT, "H100", 1, float(i)))
     assert len(s.schedule(0.0).starts) == 10  # 14 kW / 1.4 kW per H100
     assert s.site_power_cap_kw() == {"a": pytest.approx(14.0)}
+
+
+def test_requeued_job_is_queued_once() -> None:
+    s = make(nodes=1)
+    s.submit(job("spot", 8, Tier.SPOT))
+    started(s)
+    s.submit(job("int", 8, Tier.INTERNAL, t=1))
+    s.schedule(1.0)
+    s.release("spot")
+    s.submit(job("spot", 8, Tier.SPOT))  # back in the queue under the same id
+    assert [j.job_id for j in s.queued_jobs()] == ["int", "spot"]
+    assert started(s, 2.0) == ["int"]
+    assert [j.job_id for j in s.queued_jobs()] == ["spot"]
+    s.release("int")
+    assert started(s, 3.0) == ["spot"]
+    assert s.queued_jobs() == []
+
+
+def test_pass_after_submissions_only_sees_new_jobs_but_same_decisions() -> None:
+    s = make(nodes=1)
+    s.submit(job("a", 8, runtime=100))
+    started(s)
+    s.submit(job("head", 8, t=1, runtime=100))
+    s.submit(job("long", 1, t=2, runtime=500))
+    assert started(s, 1.0) == []  # full pass: head blocks, long would delay it
+    s.submit(job("short", 1, t=3, runtime=10))  # incremental pass: nothing free anyway
+    assert started(s, 2.0) == []
+    s.release("a")
+    assert started(s, 100.0) == ["head"]

@@ -256,10 +256,11 @@ class Scheduler(SchedulerViews):
         queued = self._queued
         shadows = state.shadows
         priority = self.policy.ordering is Ordering.PRIORITY
-        for _, job_id in order:
-            job = queued.get(job_id)
-            if job is None:
-                continue
+        keys = self._keys
+        for key, job_id in order:
+            if keys.get(job_id) is not key:
+                continue  # started or cancelled since (a requeued job has a new entry)
+            job = queued[job_id]
             tier = job.tier
             never = tier is _SPOT or tier is _ON_DEMAND
             cannot_preempt = never or not self._may_preempt(job)
@@ -267,8 +268,15 @@ class Scheduler(SchedulerViews):
                 if not priority or never:
                     break  # nothing free and nothing later may preempt
                 continue
-            if full and cannot_preempt:
-                # Fast path for the common case in a long queue: blocked by the head's shadow.
+            if full and (
+                cannot_preempt
+                or (
+                    job.gpus >= state.failed_preempt.get(job.gpu_type, _HUGE)
+                    and job_id not in self._waiting
+                )
+            ):
+                # Fast path for the common case in a long queue: blocked by the head's shadow
+                # (and no hope of preempting, if it may).
                 shadow = shadows.get(job.gpu_type)
                 if shadow is not None and job.gpus > shadow.extra:
                     limit = job.max_runtime_s
@@ -278,8 +286,8 @@ class Scheduler(SchedulerViews):
                         continue
             self._consider(job, now, state, decision, started)
         self._pass_state = state
-        if started or len(self._order) > 2 * len(self._queued) + 64:
-            self._order = [e for e in self._order if e[1] in self._queued]
+        if len(self._order) > 2 * len(self._queued) + 64:  # started/cancelled ones are skipped
+            self._order = [e for e in self._order if self._keys.get(e[1]) is e[0]]
         return decision
 
     def _all_blocked(self, state: _PassState, now: float) -> bool:

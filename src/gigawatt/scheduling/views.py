@@ -14,6 +14,7 @@ class SchedulerViews:
     cap: Capacity
     _queued: dict[str, JobRequest]
     _order: list[tuple[tuple[float, ...], str]]
+    _keys: dict[str, tuple[float, ...]]
     _running: dict[str, Running]
 
     def gpu_indices(self, job_id: str) -> tuple[tuple[int, ...], ...]:
@@ -37,7 +38,7 @@ class SchedulerViews:
 
     def queued_jobs(self) -> list[JobRequest]:
         """Queued jobs in scheduling order."""
-        return [self._queued[j] for _, j in self._order if j in self._queued]
+        return [self._queued[j] for k, j in self._order if self._keys.get(j) is k]
 
     def running_jobs(self) -> list[JobRequest]:
         """Jobs holding GPUs."""
