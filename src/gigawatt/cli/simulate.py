@@ -222,11 +222,16 @@ def _given(opts: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _sweep(path: Path, given: dict[str, Any], out_format: str) -> None:
+def _sweep(
+    path: Path, given: dict[str, Any], out_format: str, ray_address: str | None = None
+) -> None:
     from gigawatt.sim.sweep import load_sweep, run_sweep, scenario_options
 
     scenarios = scenario_options(load_sweep(path), path.parent, given)
-    results = run_sweep(scenarios)
+    try:
+        results = run_sweep(scenarios, ray_address=ray_address)
+    except ImportError as exc:
+        raise InvalidInput(f"needs the ray extra: {exc}", "ray_address") from None
     if out_format == "json":
         typer.echo(json.dumps(_json_safe({"scenarios": results}), indent=2, allow_nan=False))
         return
@@ -267,8 +272,10 @@ def _run(opts: dict[str, Any]) -> None:
     if opts["sweep"] is not None:
         if opts["report"] or opts["plot"]:
             raise InvalidInput("--report and --plot apply to single runs, not --sweep", "sweep")
-        _sweep(_path(opts["sweep"], "sweep") or Path(), given, out_format)
+        _sweep(_path(opts["sweep"], "sweep") or Path(), given, out_format, opts["ray_address"])
         return
+    if opts["ray_address"] is not None:
+        raise InvalidInput("applies to --sweep only", "ray_address")
     options = SimOptions(**given)
     _writable(opts["report"], "report")
     _writable(opts["plot"], "plot")
@@ -328,6 +335,9 @@ def simulate_command(
     plot: Annotated[str | None, _opt("FILE", "Write the charts (PNG).")] = None,
     sweep: Annotated[
         str | None, _opt("FILE", "Run the scenarios of a sweep YAML in parallel.")
+    ] = None,
+    ray_address: Annotated[
+        str | None, _opt("HOST:PORT", "With --sweep: run the scenarios as Ray tasks there.")
     ] = None,
 ) -> None:
     """Digital twin: replay a trace or workload through the live scheduler and price book."""

@@ -11,7 +11,7 @@
 Each scenario is ``base`` updated with its own options (the names of ``gigawatt simulate``'s
 options, with underscores); paths are relative to the sweep file. Every scenario runs in its
 own process (``ProcessPoolExecutor``), so a sweep of N scenarios takes about as long as its
-slowest one on N cores.
+slowest one on N cores; with a Ray cluster address each scenario is a Ray task instead.
 """
 
 from __future__ import annotations
@@ -105,11 +105,19 @@ def _run_one(options: SimOptions) -> dict[str, Any]:
 
 
 def run_sweep(
-    scenarios: list[tuple[str, SimOptions]], workers: int | None = None
+    scenarios: list[tuple[str, SimOptions]],
+    workers: int | None = None,
+    ray_address: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the scenarios in parallel processes; results in scenario order, each with ``name``."""
+    """Run the scenarios in parallel processes, or as Ray tasks on the cluster at
+    ``ray_address`` (the ``ray`` extra on every node); results in scenario order, with ``name``.
+    """
     n = workers or min(len(scenarios), os.cpu_count() or 1)
-    if n <= 1:
+    if ray_address is not None:
+        from gigawatt.backends.ray.tasks import map_on_ray  # optional extra, imported on use
+
+        results = map_on_ray(_run_one, [options for _, options in scenarios], ray_address)
+    elif n <= 1:
         results = [_run_one(options) for _, options in scenarios]
     else:
         with ProcessPoolExecutor(max_workers=n) as pool:
