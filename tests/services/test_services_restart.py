@@ -101,6 +101,30 @@ def test_running_job_is_split_at_the_month_boundary(
     assert invoicing.close_period(platform, "2026-11").created == ()
 
 
+@pytest.mark.timeout(30)
+def test_clock_stepping_back_across_a_month_boundary_meters_nothing_more(
+    platform: Platform, loop: ControlLoop, clock: ManualClock
+) -> None:
+    from gigawatt.services.accounting import meter_period_boundaries
+    from gigawatt.store.db import transaction
+    from gigawatt.store.repositories import attempts as attempts_repo
+
+    boundary = float(calendar.timegm((2026, 12, 1, 0, 0, 0)))
+    clock.set(boundary - 60)
+    acme = tenant(platform, "acme")
+    submit(platform, acme, gpus=1)
+    loop.tick()
+    clock.advance(61)
+    loop.tick()  # split at the boundary: metered up to 2026-12-01 00:00
+    with transaction(platform.sessions) as s:
+        ((attempt, job),) = attempts_repo.active_attempts(s)
+        assert attempt.metered_until == boundary
+        # an NTP step puts "now" back in November: nothing to meter, and no endless loop
+        meter_period_boundaries(platform, s, attempt, job, boundary - 5)
+        assert attempt.metered_until == boundary
+    assert [u.gpu_seconds for u in invoicing.list_usage(platform, acme)] == [60.0]
+
+
 def test_closing_a_period_twice_changes_nothing(
     platform: Platform, loop: ControlLoop, backend: FakeBackend, clock: ManualClock
 ) -> None:

@@ -197,3 +197,18 @@ def test_bare_postgres_schemes_use_psycopg() -> None:
         engine = make_engine(f"{scheme}://postgres@127.0.0.1:5432/test")
         assert engine.url.drivername == "postgresql+psycopg"
         engine.dispose()
+
+
+def test_cancel_of_a_queued_job_does_not_apply_once_it_started(
+    sessions: sessionmaker[Session],
+) -> None:
+    # The API read "queued", the control loop moved it to "starting" meanwhile: the
+    # queued-only cancel must not turn a starting job into "cancelled" (it keeps running).
+    with transaction(sessions) as s:
+        t = tenants.create_tenant(s, "acme", "external", T0)
+        jobs.insert_job(s, _job(t.id))
+        jobs.transition(s, "job_1", JobStatus.STARTING, T0)
+    with pytest.raises(Conflict, match="starting"), transaction(sessions) as s:
+        jobs.transition(s, "job_1", JobStatus.CANCELLED, T0, only_from=(JobStatus.QUEUED,))
+    with transaction(sessions) as s:
+        assert jobs.get_job(s, "job_1").status == "starting"

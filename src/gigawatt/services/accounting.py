@@ -70,7 +70,9 @@ def meter_period_boundaries(
     platform: Platform, session: Session, attempt: AttemptModel, job: JobModel, now: float
 ) -> None:
     """Bill a running attempt up to the end of every invoice period that has closed."""
-    while period_of(attempt.metered_until) != period_of(now):
+    # "<", not "!=": a clock stepping back across a boundary must not meter into the future
+    # ("YYYY-MM" strings sort by time).
+    while period_of(attempt.metered_until) < period_of(now):
         boundary = period_bounds(period_of(attempt.metered_until))[1]
         meter(platform, session, attempt, job, boundary)
 

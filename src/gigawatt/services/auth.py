@@ -13,6 +13,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+
 from gigawatt.core.errors import Unauthorized
 from gigawatt.services.platform import Platform
 from gigawatt.store.db import transaction
@@ -78,11 +80,14 @@ def ensure_admin_key(platform: Platform) -> str | None:
     if platform.settings.admin_key:
         return None
     now = platform.clock.now()
-    with transaction(platform.sessions) as s:
-        if repo.has_admin_key(s):
-            return None
-        key = _generate(ADMIN_KEY_ID)
-        repo.add_key(s, ADMIN_KEY_ID, hash_key(key), None, True, now)
+    key = _generate(ADMIN_KEY_ID)
+    try:
+        with transaction(platform.sessions) as s:
+            if repo.has_admin_key(s):
+                return None
+            repo.add_key(s, ADMIN_KEY_ID, hash_key(key), None, True, now)
+    except IntegrityError:  # another server process created it at the same moment
+        return None
     return key
 
 

@@ -281,11 +281,21 @@ class ControlLoop:
                     finish_attempt(p, s, attempt, job, p.clock.now(), outcome)
             return
         with transaction(p.sessions) as s:
-            attempts_repo.update_attempt(s, attempt_id, status="running", handle=dict(handle.data))
-            try:
-                jobs_repo.transition(s, spec.job_id, JobStatus.RUNNING, p.clock.now())
-            except Conflict as exc:
-                log.warning("job %s: %s", spec.job_id, exc.message)
+            recorded = attempts_repo.update_attempt(
+                s, attempt_id, only_if_status="starting", status="running", handle=dict(handle.data)
+            )
+            if recorded:
+                try:
+                    jobs_repo.transition(s, spec.job_id, JobStatus.RUNNING, p.clock.now())
+                except Conflict as exc:
+                    log.warning("job %s: %s", spec.job_id, exc.message)
+        if not recorded:
+            # Another control loop ended this attempt while we launched it (lease lost):
+            # its processes must not run unaccounted for.
+            log.warning(
+                "job %s attempt %s ended while starting; killing it", spec.job_id, spec.attempt
+            )
+            self._safely("kill", handle)
 
     def _safely(self, what: str, handle: Handle) -> None:
         try:

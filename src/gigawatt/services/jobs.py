@@ -143,7 +143,15 @@ def cancel(platform: Platform, principal: Principal, job_id: str) -> JobView:
         try:
             if status is not JobStatus.QUEUED:
                 raise Conflict("not queued")
-            repo.transition(s, job_id, JobStatus.CANCELLED, now, ended_at=now, reason="cancelled")
+            repo.transition(
+                s,
+                job_id,
+                JobStatus.CANCELLED,
+                now,
+                only_from=(JobStatus.QUEUED,),
+                ended_at=now,
+                reason="cancelled",
+            )
         except Conflict:  # it started meanwhile: the control loop stops it
             repo.request_cancel(s, job_id, now)
         row = repo.get_job(s, job_id)

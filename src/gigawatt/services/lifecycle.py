@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -109,7 +110,7 @@ def finish_attempt(
         exit_code=exit_code,
         reason=outcome.reason,
     )
-    fields: dict[str, object] = {"reason": outcome.reason}
+    fields: dict[str, Any] = {"reason": outcome.reason}
     if outcome.job_status.is_terminal():
         fields["ended_at"] = end
     try:
@@ -135,7 +136,7 @@ def request_stop(
     A cancel overrides a preemption already under way (the job then ends ``cancelled``); the
     SIGKILL deadline of the first request stands.
     """
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     if preempting_for is not None:
         values["preempting_for"] = preempting_for
         attempt.preempting_for = preempting_for

@@ -78,14 +78,16 @@ def get_attempt(session: Session, attempt_id: int) -> AttemptModel | None:
     return session.get(AttemptModel, attempt_id)
 
 
-def update_attempt(session: Session, attempt_id: int, **values: Any) -> None:
-    """Set columns of one attempt."""
-    session.execute(
-        update(AttemptModel)
-        .where(AttemptModel.id == attempt_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+def update_attempt(
+    session: Session, attempt_id: int, only_if_status: str | None = None, **values: Any
+) -> bool:
+    """Set columns of one attempt (only while its status is ``only_if_status``, when given);
+    whether a row was changed."""
+    query = update(AttemptModel).where(AttemptModel.id == attempt_id)
+    if only_if_status is not None:
+        query = query.where(AttemptModel.status == only_if_status)
+    result = session.execute(query.values(**values).execution_options(synchronize_session=False))
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def heartbeat(session: Session, attempt_ids: Sequence[int], now: float) -> None:

@@ -6,7 +6,7 @@ processes racing (a cancel against the scheduler starting the job) cannot both w
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -83,13 +83,24 @@ def queued_by_tier(session: Session) -> dict[str, int]:
     return {tier: int(n) for tier, n in session.execute(query)}
 
 
-def transition(session: Session, job_id: str, to: JobStatus, now: float, **fields: Any) -> None:
-    """Move ``job_id`` to ``to`` (and set ``fields``) if the lifecycle allows it.
+def transition(
+    session: Session,
+    job_id: str,
+    to: JobStatus,
+    now: float,
+    only_from: Collection[JobStatus] | None = None,
+    **fields: Any,
+) -> None:
+    """Move ``job_id`` to ``to`` (and set ``fields``) if the lifecycle allows it, and, when
+    ``only_from`` is given, only from those states (checked in the same UPDATE, so a concurrent
+    move in between is seen).
 
     :class:`Conflict` when the job is in a terminal state or the move is not allowed,
     :class:`NotFound` when there is no such job.
     """
     sources = [s.value for s, targets in ALLOWED.items() if to in targets]
+    if only_from is not None:
+        sources = [s for s in sources if JobStatus(s) in only_from]
     values = {"status": to.value, "updated_at": now, **fields}
     result = session.execute(
         update(JobModel)
