@@ -125,6 +125,27 @@ def test_clock_stepping_back_across_a_month_boundary_meters_nothing_more(
     assert [u.gpu_seconds for u in invoicing.list_usage(platform, acme)] == [60.0]
 
 
+def test_closing_an_ended_period_before_the_loop_splits_includes_running_jobs(
+    platform: Platform, loop: ControlLoop, backend: FakeBackend, clock: ManualClock
+) -> None:
+    boundary = float(calendar.timegm((2026, 12, 1, 0, 0, 0)))
+    clock.set(boundary - 60)
+    acme = tenant(platform, "acme")
+    job = submit(platform, acme, gpus=2)
+    loop.tick()
+    clock.advance(90)  # past midnight, and the control loop has not ticked since
+    closed = invoicing.close_period(platform, "2026-11")
+    (invoice,) = closed.invoices
+    assert [line.quantity for line in invoice.lines] == [Decimal("0.033333")]  # 120 GPU-s
+    loop.tick()
+    clock.advance(30)
+    backend.finish(job.id, 1)
+    loop.tick()
+    usage = invoicing.list_usage(platform, acme)
+    assert [(u.period, u.gpu_seconds) for u in usage] == [("2026-11", 120.0), ("2026-12", 120.0)]
+    assert_billing_invariant(platform)
+
+
 def test_closing_a_period_twice_changes_nothing(
     platform: Platform, loop: ControlLoop, backend: FakeBackend, clock: ManualClock
 ) -> None:

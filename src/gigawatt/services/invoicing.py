@@ -151,10 +151,11 @@ def close_period(platform: Platform, period: str | None = None) -> CloseResult:
     created: list[str] = []
     with transaction(platform.sessions) as s:
         lease_repo.lock(s)
-        if end > now:  # still open: bring running attempts up to date first
-            for attempt, job in attempts_repo.active_attempts(s):
-                if period_of(attempt.metered_until) == name:
-                    meter(platform, s, attempt, job, now)
+        # Bring running attempts up to date first: to now while the period is open, to its
+        # end once it has ended (the control loop may not have split them at the boundary yet).
+        for attempt, job in attempts_repo.active_attempts(s):
+            if period_of(attempt.metered_until) == name:
+                meter(platform, s, attempt, job, min(now, end))
         usage = repo.uninvoiced_usage(s, name)
         credits = repo.uninvoiced_credits(s, name)
         tenants: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))

@@ -11,6 +11,7 @@ from gigawatt.scheduling.model import Reservation, SchedulingPolicy
 from gigawatt.services.platform import Platform
 from gigawatt.store.db import transaction
 from gigawatt.store.models import ReservationModel, TenantModel
+from gigawatt.store.repositories import lease as lease_repo
 from gigawatt.store.repositories import tenants as repo
 
 KINDS = ("internal", "external")
@@ -80,6 +81,7 @@ def create_reservation(
         tenant = repo.get_tenant(s, tenant_id)
         if tenant.kind != "external":
             raise InvalidInput("reservations are sold to external tenants", "tenant")
+        lease_repo.lock(s)  # two concurrent requests must not both pass the check below
         held = sum(r.gpus for r in repo.list_reservations(s) if r.gpu_type == name)
         if held + gpus > fleet_gpus:
             raise InvalidInput(

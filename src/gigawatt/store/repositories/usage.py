@@ -167,13 +167,17 @@ def post(session: Session, tx: Transaction) -> bool:
     return True
 
 
-def balances(session: Session) -> dict[str, Decimal]:
-    """Trial balance from the database: ``{account: debits - credits}`` (sums to zero)."""
+def balances(session: Session, prefix: str = "") -> dict[str, Decimal]:
+    """Trial balance from the database: ``{account: debits - credits}`` (sums to zero), of the
+    accounts whose name starts with ``prefix`` (all by default)."""
     query = select(
         LedgerEntryModel.account,
         func.sum(LedgerEntryModel.debit_usd),
         func.sum(LedgerEntryModel.credit_usd),
-    ).group_by(LedgerEntryModel.account)
+    )
+    if prefix:
+        query = query.where(LedgerEntryModel.account.startswith(prefix, autoescape=True))
+    query = query.group_by(LedgerEntryModel.account)
     out: dict[str, Decimal] = {}
     for account, debit, credit in session.execute(query):
         # SUM keeps the column type, so the values come back as Decimal dollars.
@@ -185,6 +189,5 @@ def revenue_by_tier(session: Session) -> dict[str, Decimal]:
     """Revenue booked so far per tier (credits to ``revenue:<tier>`` accounts)."""
     return {
         account.split(":", 1)[1]: -balance
-        for account, balance in balances(session).items()
-        if account.startswith("revenue:")
+        for account, balance in balances(session, "revenue:").items()
     }
