@@ -28,7 +28,6 @@ from gigawatt.store.models import InvoiceModel
 from gigawatt.store.repositories import attempts as attempts_repo
 from gigawatt.store.repositories import invoices as repo
 from gigawatt.store.repositories import lease as lease_repo
-from gigawatt.store.repositories import tenants as tenants_repo
 from gigawatt.store.repositories import usage as usage_repo
 
 
@@ -183,9 +182,3 @@ def close_period(platform: Platform, period: str | None = None) -> CloseResult:
             created.append(stored.id)
         views = tuple(_view(s, r) for r in repo.list_invoices(s, None, name))
     return CloseResult(name, tuple(created), views)
-
-
-def tenant_exists(platform: Platform, tenant_id: str) -> None:
-    """:class:`NotFound` unless the tenant exists (for admin filters)."""
-    with transaction(platform.sessions) as s:
-        tenants_repo.get_tenant(s, tenant_id)

@@ -15,8 +15,6 @@ from gigawatt.services.views import JobView
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-JobId = Annotated[str, Query(max_length=64)]
-
 
 def job_out(view: JobView) -> JobOut:
     """Response body of a job."""
