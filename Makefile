@@ -4,7 +4,22 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 
-.PHONY: run test test-unit test-postgres bench lint format clean
+.PHONY: run test test-unit test-postgres bench lint format clean system-deps
+
+# Debian packages the project uses when the host has none of them: bubblewrap (the job
+# sandbox, for `make run` and `make test`) and chromium (browser tests, `make test` only).
+# Installed with apt-get when we are root (or have password-less sudo); otherwise a warning:
+# `gigawatt serve` then refuses external tenants' jobs unless `--isolation none` is given.
+APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo "sudo -n apt-get")
+define need_debs
+	@missing=""; for pair in $(1); do cmd=$${pair%%:*}; deb=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$deb"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -q $$missing >/dev/null 2>&1 || \
+	  { DEBIAN_FRONTEND=noninteractive $(APT_GET) update -q >/dev/null 2>&1 && \
+	    DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -q $$missing >/dev/null 2>&1; } || \
+	  echo "warning: could not install$$missing (see docs/operations.md)" >&2; fi
+endef
 
 # Base install (no extras beyond PostgreSQL): enough for `gigawatt serve`.
 $(BIN)/.installed-base: pyproject.toml
@@ -22,9 +37,13 @@ $(BIN)/.installed-all: pyproject.toml
 	touch $@ $(BIN)/.installed-base
 
 run: $(BIN)/.installed-base
+	$(call need_debs,bwrap:bubblewrap)
 	$(BIN)/gigawatt serve
 
-test: $(BIN)/.installed-all
+system-deps:
+	$(call need_debs,bwrap:bubblewrap chromium:chromium)
+
+test: $(BIN)/.installed-all system-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(BIN)/.installed-all
