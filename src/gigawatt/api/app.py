@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from gigawatt.api.errors import BodyLimit, install_error_handlers
 from gigawatt.api.routers import billing, jobs, system, tenants
 from gigawatt.api.schemas import ErrorOut
+from gigawatt.console import install_console, worth_router
 from gigawatt.services.auth import authenticate
 from gigawatt.services.control import ControlLoop
 from gigawatt.services.job_control import PlatformJobs
@@ -65,12 +66,16 @@ def create_app(
         lifespan=lifespan,
         responses=_ERRORS,
         strict_content_type=False,  # curl -d '{…}' sends form content type; accept JSON anyway
+        docs_url=None,  # the console serves an offline /docs (Swagger UI from the package)
+        redoc_url=None,
     )
     app.state.platform = platform
     app.state.metrics_registry = registry_for(platform)
     install_error_handlers(app)
     for module in (system, tenants, jobs, billing):
         app.include_router(module.router)
+    app.include_router(worth_router.router)
+    install_console(app)
     if inference is not None:
         from gigawatt.inference.router import build_router
         from gigawatt.inference.settings import InferenceDeps

@@ -1,0 +1,11 @@
+// Starts Swagger UI on /docs over this server's OpenAPI document (no validator, no CDN).
+const root = document.getElementById("swagger-ui");
+window.ui = window.SwaggerUIBundle({
+  url: root.dataset.openapiUrl,
+  dom_id: "#swagger-ui",
+  validatorUrl: null,
+  deepLinking: true,
+  persistAuthorization: false,
+  layout: "BaseLayout",
+  presets: [window.SwaggerUIBundle.presets.apis],
+});
