@@ -91,6 +91,14 @@ def amount(prompt: int, completion: int) -> Decimal:
     return rate_tokens(prompt, completion, ModelPrice("m", Decimal("1.50"), Decimal("4.00")))
 
 
+def max_cost(prompt_bytes: int, max_tokens: int) -> Decimal:
+    """What admission reserves for a text prompt of ``prompt_bytes`` bytes (a 16-token
+    allowance added) and ``max_tokens`` at the default registration's prices."""
+    return rate_tokens(
+        16 + prompt_bytes, max_tokens, ModelPrice("m", Decimal("1.50"), Decimal("4.00"))
+    )
+
+
 def fleet() -> FleetSpec:
     group = NodeGroup(name="h100", count=1, gpu_type="H100", gpus_per_node=8)
     return FleetSpec(sites=(Site(name="s1", it_power_mw=1.0, node_groups=(group,)),))

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from gateway_support import Gateway, Tenant, amount, running_gateway
+from gateway_support import Gateway, Tenant, amount, max_cost, running_gateway
 from sqlalchemy import func, select
 
 from gigawatt.billing.prices import ModelPrice
@@ -34,7 +34,11 @@ def ask(gateway: Gateway, tenant: Tenant, tokens: int = 4) -> httpx.Response:
 
 def test_tenant_budget_is_hard_402(gateway: Gateway) -> None:
     alice = gateway.tenant("alice")
-    gateway.limits("tenant", alice.id, budget_usd=str(amount(4, 4) * 2))
+    # Each request reserves its maximum cost ("a b c d": 7 bytes, 4 tokens) and settles to
+    # its real cost: the budget fits two real costs plus one reservation, so two pass.
+    reserve = max_cost(7, 4)
+    assert reserve > amount(4, 4)
+    gateway.limits("tenant", alice.id, budget_usd=str(amount(4, 4) + reserve))
     assert ask(gateway, alice).status_code == 200
     assert ask(gateway, alice).status_code == 200
     refused = ask(gateway, alice)
@@ -42,6 +46,9 @@ def test_tenant_budget_is_hard_402(gateway: Gateway) -> None:
     error = refused.json()["error"]
     assert error["code"] == "budget_exceeded" and error["type"] == "insufficient_quota"
     assert "budget" in error["message"] and alice.id in error["message"]
+    assert "lower max_tokens" in error["message"]
+    shown = httpx.get(f"{gateway.url}/v1/limits", headers=alice.headers).json()["data"]
+    assert shown[0]["spent_this_period_usd"] == str(amount(4, 4) * 2)  # settled exactly
     with pytest.raises(openai.APIStatusError) as info:
         alice.openai(gateway).completions.create(model="small", prompt="x")
     assert info.value.status_code == 402

@@ -8,11 +8,12 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
-from gateway_support import amount
+from gateway_support import amount, max_cost
 from inference_support import PY, FakeUpstream, ServerThread, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
@@ -100,10 +101,11 @@ def test_limits_hold_across_two_server_processes(servers: tuple[str, str, str]) 
         codes = list(pool.map(ask, range(12)))
     assert sorted(codes) == [200] * 5 + [429] * 7
 
-    # A tenant budget worth eight requests (five already spent): three more pass, through
-    # either server, then every request is refused.
+    # A tenant budget worth five spent requests, two more and one reservation of a request's
+    # maximum cost (prompt bytes + 16, max_tokens): three more pass, through either server,
+    # then every request is refused.
     admin.put("/v1/limits", json={"scope": "key", "id": key["id"]})
-    budget = amount(4, 4) * 8
+    budget = amount(4, 4) * 7 + max_cost(7, 4)
     assert (
         admin.put(
             "/v1/limits", json={"scope": "tenant", "id": tenant, "budget_usd": str(budget)}
@@ -115,4 +117,49 @@ def test_limits_hold_across_two_server_processes(servers: tuple[str, str, str]) 
     assert codes == [200, 200, 200, 402, 402]
     usage = httpx.get(f"{url_b}/v1/usage", headers=headers).json()
     assert len(usage) == 8 and {u["kind"] for u in usage} == {"inference"}
-    assert sum(u["amount_usd"] for u in usage) == pytest.approx(float(budget))
+    assert sum(u["amount_usd"] for u in usage) == pytest.approx(float(amount(4, 4) * 8))
+
+
+def test_budget_never_overshoots_under_concurrency_across_two_servers(
+    servers: tuple[str, str, str],
+) -> None:
+    """32 concurrent streams, half through each server, against one tenant budget that fits
+    five reservations: what is billed never passes the budget, and every reservation is
+    settled (the spend shown equals the sum of the usage records)."""
+    url_a, url_b, upstream = servers
+    admin = httpx.Client(base_url=url_a, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30)
+    tenant = admin.post("/v1/tenants", json={"name": "burst", "kind": "external"}).json()["id"]
+    key = admin.post(f"/v1/tenants/{tenant}/keys").json()
+    model = {
+        "id": "small",
+        "upstream_url": f"{upstream}/v1",
+        "price_per_million_input_tokens": "1.50",
+        "price_per_million_output_tokens": "4.00",
+    }
+    assert admin.post("/v1/models", json=model).status_code == 201
+    body = {"model": "small", "prompt": "a b c d", "max_tokens": 4, "stream": True}
+    body["x_delay"] = 0.05
+    budget = max_cost(7 + len('{"x_delay":0.05}'), 4) * 5
+    limit = {"scope": "tenant", "id": tenant, "budget_usd": str(budget)}
+    assert admin.put("/v1/limits", json=limit).status_code == 200
+    time.sleep(1.2)  # both processes' limit caches expire
+    headers = {"Authorization": f"Bearer {key['key']}"}
+
+    def ask(i: int) -> int:
+        url = url_a if i % 2 else url_b
+        with httpx.stream(
+            "POST", f"{url}/v1/completions", json=body, headers=headers, timeout=30
+        ) as r:
+            r.read()
+            return r.status_code
+
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        codes = list(pool.map(ask, range(32)))
+    assert set(codes) <= {200, 402} and codes.count(200) >= 5
+    usage = httpx.get(f"{url_b}/v1/usage", headers=headers).json()
+    assert len(usage) == codes.count(200)
+    billed = sum(Decimal(str(u["amount_usd"])) for u in usage)
+    assert billed <= budget
+    shown = admin.get("/v1/limits").json()["data"]
+    spent = [d["spent_this_period_usd"] for d in shown if d["id"] == tenant]
+    assert spent and Decimal(spent[0]) == billed

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal, Protocol
 
 from gigawatt.billing.ledger import TenantKind, post_token_usage
@@ -19,8 +20,11 @@ from gigawatt.core.clock import Clock
 from gigawatt.inference import repo
 from gigawatt.inference.limits import (
     NO_LIMITS,
+    NO_RESERVATION,
     Limits,
+    Reservation,
     Subject,
+    budget_short,
     check_usage,
     minute_window,
     period_window,
@@ -107,19 +111,55 @@ class LimitCache:
         self._entries.pop(subject, None)
 
 
-def admit(db: repo.Db, limits: dict[Subject, Limits], at: float) -> None:
-    """Refuse the request (402/429) if any subject is at a limit; else count it where needed."""
+def admit(
+    db: repo.Db, limits: dict[Subject, Limits], at: float, cost_bound: Decimal
+) -> Reservation:
+    """Refuse the request (402/429) if any subject is at a limit; else count it where needed
+    and reserve ``cost_bound`` (the request's maximum cost) against every budget.
+
+    Run it in one transaction: a refusal raises, which rolls back what was counted or
+    reserved for the other subjects.
+    """
     limited = [s for s, lim in limits.items() if not lim.empty]
     if not limited:
-        return
-    minute = minute_window(at)
-    used = repo.read_usage(db, limited, period_window(at), minute)
+        return NO_RESERVATION
+    minute, window = minute_window(at), period_window(at)
+    used = repo.read_usage(db, limited, window, minute)
     for subject in limited:
         check_usage(subject, limits[subject], used[subject], at)
     for subject in limited:
         rpm = limits[subject].requests_per_minute
         if rpm is not None and not repo.admit_request(db, subject, minute, rpm):
             raise too_many_requests(subject, limits[subject], at)
+    budgeted = tuple(s for s in limited if limits[s].budget_usd is not None)
+    for subject in budgeted:
+        budget = limits[subject].budget_usd or Decimal(0)
+        if not repo.reserve_spend(db, subject, window, cost_bound, budget):
+            spent = repo.read_usage(db, [subject], window, minute)[subject].spend_usd
+            raise budget_short(subject, limits[subject], spent, cost_bound, at)
+    if not budgeted:
+        return NO_RESERVATION
+    return Reservation(cost_bound, window, budgeted)
+
+
+def counter_deltas(
+    subjects: list[Subject], usage: TokenUsage, reservation: Reservation
+) -> dict[repo.CounterKey, tuple[int, Decimal]]:
+    """What metering adds to the counters: the usage's tokens to the minute and its amount to
+    the period of every subject, less the reservation admission made (settling it)."""
+    minute = minute_window(usage.at)
+    deltas: dict[repo.CounterKey, tuple[int, Decimal]] = {}
+
+    def add(key: repo.CounterKey, tokens: int, spend: Decimal) -> None:
+        old_tokens, old_spend = deltas.get(key, (0, Decimal(0)))
+        deltas[key] = (old_tokens + tokens, old_spend + spend)
+
+    for subject in subjects:
+        add((subject, minute), usage.total_tokens, usage.amount_usd)
+        add((subject, usage.period), usage.total_tokens, usage.amount_usd)
+    for subject in reservation.subjects:
+        add((subject, reservation.window), 0, -reservation.amount_usd)
+    return deltas
 
 
 def record(
@@ -129,8 +169,10 @@ def record(
     price: ModelPrice,
     outcome: Outcome,
     at: float,
+    reservation: Reservation = NO_RESERVATION,
 ) -> TokenUsage | None:
-    """Write the request's usage once; returns it, or None if it was already written."""
+    """Write the request's usage once, settling its reservation; returns it, or None if it was
+    already written (then nothing changes: the reservation was settled by the first write)."""
     tenant = caller.tenant_id or ""
     usage = meter_tokens(
         request_id,
@@ -143,9 +185,7 @@ def record(
     )
     if not repo.insert_usage(db, usage, outcome.status, outcome.reason):
         return None
-    if usage.total_tokens or usage.amount_usd:
-        windows = [minute_window(at), usage.period]
-        repo.add_to_counters(db, subjects_of(tenant, caller.key_id), windows, usage)
+    repo.add_to_counters(db, counter_deltas(subjects_of(tenant, caller.key_id), usage, reservation))
     if usage.amount_usd > 0:
         kind: TenantKind = "internal" if caller.tenant_kind == "internal" else "external"
         repo.post_ledger(db, post_token_usage(usage, kind))

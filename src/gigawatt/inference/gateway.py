@@ -13,6 +13,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import anyio
@@ -23,15 +24,22 @@ from starlette.responses import Response
 
 from gigawatt.core.errors import Forbidden, GigawattError
 from gigawatt.inference import accounting, repo
-from gigawatt.inference.accounting import Caller, LimitCache, Outcome
+from gigawatt.inference.accounting import Caller, LimitCache, Outcome, Status
 from gigawatt.inference.balancer import Balancer
 from gigawatt.inference.errors import BadRequest, PassThrough, UpstreamError
-from gigawatt.inference.limits import Limits, Subject
+from gigawatt.inference.limits import NO_RESERVATION, Limits, Reservation, Subject, max_cost
 from gigawatt.inference.registry import ModelCatalog, ModelEntry
 from gigawatt.inference.relay import MeteredStream, StreamRelay
 from gigawatt.inference.settings import InferenceDeps
 from gigawatt.inference.upstream import Target, Unreachable, UpstreamClient
-from gigawatt.inference.wire import InferenceRequest, Kind, parse_body, usage_of
+from gigawatt.inference.wire import (
+    InferenceRequest,
+    Kind,
+    output_token_bound,
+    parse_body,
+    prompt_token_bound,
+    usage_of,
+)
 from gigawatt.store.db import transaction
 
 T = TypeVar("T")
@@ -49,6 +57,10 @@ class Prepared:
     request: InferenceRequest
     payload: dict[str, Any]
     tried: set[str] = field(default_factory=set)
+    #: What admission reserved against budgets (settled when the request is metered).
+    reservation: Reservation = NO_RESERVATION
+    #: Whether the request's usage record was written.
+    metered: bool = False
 
 
 class Gateway:
@@ -99,13 +111,19 @@ class Gateway:
         if ttl > 0 and authorization:
             found = self._callers.get(authorization)
             if found is not None and now - found[0] <= ttl:
-                return found[1]
+                expires_at = getattr(found[1], "expires_at", None)  # an expired key: 401 now
+                if expires_at is None or now < expires_at:
+                    return found[1]
         caller = self.deps.authenticate(authorization)
         if ttl > 0 and authorization:
             if len(self._callers) > 10_000:
                 self._callers.clear()
             self._callers[authorization] = (now, caller)
         return caller
+
+    def forget_callers(self) -> None:
+        """Drop every cached authentication (a key was revoked: it gets 401 at once here)."""
+        self._callers.clear()
 
     async def db(self, fn: Callable[[], T]) -> T:
         """Run blocking database work (inline, or in a worker thread: ``db_in_thread``)."""
@@ -132,17 +150,36 @@ class Gateway:
         if error is not None or parsed is None:
             raise error or BadRequest("empty request")
         request, payload = parsed
+        may_call = getattr(caller, "may_call", None)  # a key scoped to some models only
+        if may_call is not None and not may_call(request.model):
+            raise Forbidden(f"this API key may not call model {request.model!r} (key scopes)")
         entry = self.catalog.get(request.model)
         if entry.local:
             self.balancer.refresh()
         subjects = accounting.subjects_of(caller.tenant_id, caller.key_id)
         limits = self.limit_cache.get(subjects, self._load_limits)
+        reservation = NO_RESERVATION
         if any(not lim.empty for lim in limits.values()):
+            bound = Decimal(0)
+            if any(lim.budget_usd is not None for lim in limits.values()):
+                bound = self._cost_bound(entry, request, payload)
             now = self.deps.clock.now()
             with self.engine.begin() as conn:
-                accounting.admit(conn, limits, now)
+                reservation = accounting.admit(conn, limits, now, bound)
         prefix = "chatcmpl" if kind == "chat" else "cmpl"
-        return Prepared(f"{prefix}-{secrets.token_hex(12)}", kind, caller, entry, request, payload)
+        request_id = f"{prefix}-{secrets.token_hex(12)}"
+        return Prepared(request_id, kind, caller, entry, request, payload, set(), reservation)
+
+    def _cost_bound(
+        self, entry: ModelEntry, request: InferenceRequest, payload: dict[str, Any]
+    ) -> Decimal:
+        """The request's maximum cost. A request without a token limit is capped at
+        ``default_max_tokens`` upstream, so that the bound holds."""
+        default = self.deps.settings.default_max_tokens
+        if request.token_limit() is None:
+            payload["max_tokens"] = default
+        prompt = prompt_token_bound(request, payload)
+        return max_cost(prompt, output_token_bound(request, default), entry.price)
 
     async def admit(self, request: Request, kind: Kind) -> Prepared:
         """Authenticate, validate and admit (raises a 4xx :class:`GigawattError`)."""
@@ -213,10 +250,12 @@ class Gateway:
 
         def write() -> None:
             price = prep.entry.price
+            now = self.deps.clock.now()
             with self.engine.begin() as conn:
                 accounting.record(
-                    conn, prep.request_id, prep.caller, price, outcome, self.deps.clock.now()
+                    conn, prep.request_id, prep.caller, price, outcome, now, prep.reservation
                 )
+            prep.metered = True
 
         with anyio.CancelScope(shield=True):
             await self.db(write)
@@ -226,6 +265,20 @@ class Gateway:
         await self.meter(prep, Outcome("upstream_error", 0, 0, exc.message[:2000]))
 
     # -- forwarding ------------------------------------------------------------------------
+
+    async def respond(self, prep: Prepared) -> Response:
+        """Forward an admitted request and answer it. Should it end without a usage record
+        (cancelled, or an unexpected error), one recording the failure is written, which
+        also releases what admission reserved."""
+        try:
+            return await (self.stream(prep) if prep.request.stream else self.complete(prep))
+        except BaseException as exc:
+            if not prep.metered:
+                cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
+                status: Status = "client_disconnected" if cancelled else "upstream_error"
+                why = f"request ended before an answer ({type(exc).__name__}); nothing billed"
+                await self.meter(prep, Outcome(status, 0, 0, why))
+            raise
 
     async def complete(self, prep: Prepared) -> Response:
         """Forward a non-streaming request and meter its ``usage``."""

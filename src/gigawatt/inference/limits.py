@@ -1,9 +1,11 @@
 """Budgets and rate limits: the pure rules (windows, decisions); the counters live in the store.
 
 - A **budget** caps what a tenant or a key spends on inference in an invoice period (a
-  calendar month, UTC). It is hard: once the period's spend reaches it, requests get HTTP 402
-  until the next period or a higher budget. Requests already admitted finish and are billed,
-  so spend can pass the budget by what was in flight when it was reached.
+  calendar month, UTC). It is hard and never overshoots: admission *reserves* the request's
+  maximum cost (:func:`max_cost`) in the same spend counter metering writes, refusing with
+  HTTP 402 when the reservation would pass the budget; metering then *settles* the
+  reservation to the real cost. In-flight requests therefore count at their maximum, and the
+  counter (``spent_this_period_usd``) includes them until they end.
 - **Rate limits** count requests and tokens in fixed one-minute windows (UTC minutes). A
   request over ``requests_per_minute`` is refused; once the minute's metered tokens reach
   ``tokens_per_minute``, further requests are refused. Both answer HTTP 429 with
@@ -18,6 +20,7 @@ from decimal import Decimal
 from typing import Literal
 
 from gigawatt.billing.periods import period_of
+from gigawatt.billing.prices import ModelPrice, rate_tokens
 from gigawatt.inference.errors import BudgetExceeded, RateLimited
 
 Scope = Literal["tenant", "key"]
@@ -102,6 +105,39 @@ def check_usage(subject: Subject, limits: Limits, used: Usage, at: float) -> Non
             f"minute (limit {limits.tokens_per_minute} tokens/min)",
             seconds_left_in_minute(at),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What admission set aside against budgets: ``amount_usd`` in the spend counter of
+    ``window`` of each of ``subjects`` (the budgeted ones). Metering settles it."""
+
+    amount_usd: Decimal = Decimal(0)
+    window: str = ""
+    subjects: tuple[Subject, ...] = ()
+
+
+NO_RESERVATION = Reservation()
+
+
+def max_cost(prompt_tokens_bound: int, output_tokens_bound: int, price: ModelPrice) -> Decimal:
+    """The most a request can cost: its prompt bound at the input price plus its output bound
+    at the output price (rounded like a usage record, so never below the real amount)."""
+    return rate_tokens(prompt_tokens_bound, output_tokens_bound, price)
+
+
+def budget_short(
+    subject: Subject, limits: Limits, spent: Decimal, reserve: Decimal, at: float
+) -> BudgetExceeded:
+    """The error for a request whose maximum cost does not fit in what is left of a budget."""
+    budget = limits.budget_usd or Decimal(0)
+    left = max(Decimal(0), budget - spent)
+    return BudgetExceeded(
+        f"inference budget too low for this request: {subject.describe()} has "
+        f"${price_text(left)} left of its ${price_text(budget)} budget for "
+        f"{period_window(at)} (in-flight requests count at their maximum), and this request "
+        f"may cost up to ${price_text(reserve)}; lower max_tokens, raise the budget or wait"
+    )
 
 
 def too_many_requests(subject: Subject, limits: Limits, at: float) -> RateLimited:

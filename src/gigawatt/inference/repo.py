@@ -27,6 +27,7 @@ from gigawatt.store.inference_models import (
     TokenUsageModel,
 )
 from gigawatt.store.models import LedgerEntryModel, LedgerTransactionModel
+from gigawatt.store.types import MicroDollars
 
 _C = InferenceCounterModel
 
@@ -121,10 +122,18 @@ def _statements(dialect: str) -> dict[str, Any]:
             "spend_usd": _C.spend_usd + add.excluded.spend_usd,
         },
     )
+    reserve = ins(_C)
+    reserve = reserve.on_conflict_do_update(
+        index_elements=keys,
+        set_={"spend_usd": _C.spend_usd + reserve.excluded.spend_usd},
+        where=_C.spend_usd + reserve.excluded.spend_usd
+        <= bindparam("budget", type_=MicroDollars()),
+    )
     usage = ins(TokenUsageModel).on_conflict_do_nothing(index_elements=["idempotency_key"])
     ledger = ins(LedgerTransactionModel).on_conflict_do_nothing(index_elements=["idempotency_key"])
     return {
         "admit": admit.returning(_C.requests),
+        "reserve": reserve.returning(_C.spend_usd),
         "add": add,
         "usage": usage.returning(TokenUsageModel.id),
         "ledger": ledger.returning(LedgerTransactionModel.id),
@@ -161,6 +170,25 @@ def admit_request(db: Db, subject: Subject, minute: str, limit: int) -> bool:
     return conn.execute(_stmt(conn, "admit"), params).first() is not None
 
 
+def reserve_spend(db: Db, subject: Subject, window: str, amount: Decimal, budget: Decimal) -> bool:
+    """Add ``amount`` to the subject's spend in ``window`` unless that passes ``budget``, in
+    one atomic statement (a row lock on PostgreSQL, the write lock on SQLite); True when added.
+    """
+    if amount > budget:
+        return False
+    params = {
+        "scope": subject.scope,
+        "subject": subject.id,
+        "bucket": window,
+        "requests": 0,
+        "tokens": 0,
+        "spend_usd": amount,
+        "budget": budget,
+    }
+    conn = _conn(db)
+    return conn.execute(_stmt(conn, "reserve"), params).first() is not None
+
+
 def insert_usage(db: Db, usage: TokenUsage, status: str, reason: str) -> bool:
     """Insert one request's usage unless its idempotency key exists; True when inserted."""
     params = {
@@ -181,21 +209,23 @@ def insert_usage(db: Db, usage: TokenUsage, status: str, reason: str) -> bool:
     return conn.execute(_stmt(conn, "usage"), params).first() is not None
 
 
-def add_to_counters(
-    db: Db, subjects: Sequence[Subject], windows: Sequence[str], usage: TokenUsage
-) -> None:
-    """Add the usage's tokens and amount to every (subject, window) counter."""
+CounterKey = tuple[Subject, str]
+
+
+def add_to_counters(db: Db, deltas: dict[CounterKey, tuple[int, Decimal]]) -> None:
+    """Add ``(tokens, spend)`` to each ``(subject, window)`` counter (deltas may be negative:
+    a settled reservation)."""
     rows = [
         {
-            "scope": s.scope,
-            "subject": s.id,
-            "bucket": w,
+            "scope": subject.scope,
+            "subject": subject.id,
+            "bucket": window,
             "requests": 0,
-            "tokens": usage.total_tokens,
-            "spend_usd": usage.amount_usd,
+            "tokens": tokens,
+            "spend_usd": spend,
         }
-        for s in subjects
-        for w in windows
+        for (subject, window), (tokens, spend) in deltas.items()
+        if tokens or spend
     ]
     if rows:
         conn = _conn(db)

@@ -29,6 +29,9 @@ class InferenceSettings(BaseModel):
     health_interval_s: float = Field(default=2.0, gt=0)
     reconcile_interval_s: float = Field(default=3.0, gt=0)
     max_body_bytes: int = Field(default=4 << 20, ge=1024)
+    #: Output tokens a request without ``max_tokens`` is reserved for against a budget (and
+    #: capped at upstream, when a budget applies, so the reservation bounds its cost).
+    default_max_tokens: int = Field(default=4096, ge=1, le=1_000_000)
     #: Replica jobs that end before registering, after which a deployment is marked failed.
     max_replica_failures: int = Field(default=3, ge=1)
     #: Python that runs the worker in replica jobs.

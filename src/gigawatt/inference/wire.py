@@ -183,6 +183,60 @@ def usage_of(payload: Any) -> Usage | None:
     return Usage.of(prompt, completion)
 
 
+#: Tokens a chat template may add per message (role markers, separators) and per request
+#: (begin-of-text, the assistant header): generous for every common template.
+_PER_MESSAGE_TOKENS = 16
+_PER_REQUEST_TOKENS = 16
+_SAMPLING_FIELDS = frozenset(_Sampling.model_fields) | {"messages", "prompt", "echo"}
+
+
+def _utf8(text: str) -> int:
+    return len(text.encode("utf-8", "replace"))
+
+
+def prompt_token_bound(request: InferenceRequest, payload: dict[str, Any]) -> int:
+    """An upper bound of the request's prompt tokens, without its tokenizer.
+
+    Byte-level tokenizers never make more tokens than bytes, so the UTF-8 length of every
+    text the prompt carries (plus a template allowance per message, and the JSON of fields
+    that may reach the template, such as ``tools``) bounds the count; a prompt given as token
+    ids is counted exactly.
+    """
+    total = _PER_REQUEST_TOKENS
+    if isinstance(request, ChatCompletionRequest):
+        for message in request.messages:
+            total += _PER_MESSAGE_TOKENS + _utf8(message.text()) + _utf8(message.name or "")
+            extra = message.model_extra or {}
+            if extra:
+                total += _utf8(json.dumps(extra, separators=(",", ":")))
+    else:
+        prompt = request.prompt
+        if isinstance(prompt, str):
+            total += _utf8(prompt)
+        elif all(isinstance(p, str) for p in prompt):
+            total += sum(_utf8(p) + _PER_REQUEST_TOKENS for p in prompt if isinstance(p, str))
+        elif all(isinstance(p, int) for p in prompt):
+            total += len(prompt)
+        else:
+            total += sum(len(p) + _PER_REQUEST_TOKENS for p in prompt if isinstance(p, list))
+    others = {k: v for k, v in payload.items() if k not in _SAMPLING_FIELDS}
+    if others:
+        total += _utf8(json.dumps(others, separators=(",", ":")))
+    return total
+
+
+def output_token_bound(request: InferenceRequest, default_max_tokens: int) -> int:
+    """The most tokens the request can generate: its limit (``default_max_tokens`` when it
+    gives none) times its choices (``n``), times its prompts for a batch of text prompts."""
+    limit = request.token_limit() or default_max_tokens
+    choices = request.n or 1
+    prompts = 1
+    prompt = request.prompt if isinstance(request, CompletionRequest) else None
+    if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int):
+        prompts = len(prompt)
+    return limit * choices * prompts
+
+
 def parse_body(body: bytes, kind: Kind) -> tuple[InferenceRequest, dict[str, Any]]:
     """The validated request and the raw JSON object (to forward); :class:`BadRequest`."""
     try:
