@@ -28,6 +28,10 @@ class LaunchSpec:
     gpu_indices: tuple[tuple[int, ...], ...]
     gpu_type: str
     max_runtime_s: float | None = None
+    #: The tenant the attempt runs for (sandboxed jobs run as that tenant's OS user).
+    tenant_id: str | None = None
+    #: Run the attempt in a sandbox (external tenants' jobs; see ``backends/sandbox.py``).
+    isolate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,10 @@ class ExitStatus:
     exit_code: int
     signalled: bool = False
     reason: str = ""
+    #: Wall time the attempt really started and ended, as its supervisor recorded them
+    #: (None when unknown); billing ends an attempt that ended unobserved at ``ended_at``.
+    started_at: float | None = field(default=None, compare=False)
+    ended_at: float | None = field(default=None, compare=False)
 
     @property
     def succeeded(self) -> bool:
@@ -82,6 +90,20 @@ class Backend(ABC):
     @abstractmethod
     def logs(self, job_id: str, attempt: int) -> str:
         """The captured output of one attempt ('' when none)."""
+
+    def find(self, job_id: str, attempt: int, ranks: int) -> Handle | None:
+        """After a restart, for an attempt recorded as launching but without a handle: fence
+        it (nothing of it may start from now on) and return the handle of what was already
+        started (to adopt, or poll), or None when nothing was."""
+        return None
+
+    def refusal(self, external: bool) -> str | None:
+        """Why a job of an (``external``) tenant cannot be run safely here; None when it can."""
+        return None
+
+    def isolation(self) -> str | None:
+        """How jobs are isolated (``bwrap``, ``none``, ``unavailable``); None: not applicable."""
+        return None
 
     def discover_nodes(self) -> list[NodeSpec] | None:
         """Nodes the backend itself knows (Ray); None when the fleet file is authoritative."""

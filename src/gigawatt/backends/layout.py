@@ -3,7 +3,11 @@
 ``<state_dir>/jobs/<job_id>/attempt-<n>/`` holds, per rank ``r``:
 
 - ``rank-<r>.log``: the rank's stdout and stderr, merged;
-- ``rank-<r>.exit``: its exit code, written by the runner when it ends;
+- ``rank-<r>.exit``: its exit code and end time, written by the runner when it ends;
+- ``rank-<r>.claim``: the runner's identity and start time, linked into place before it
+  starts the job, or a fence written by a restarted control plane (the rank must not start);
+
+the work directory ``work/`` (a sandboxed job's writable working directory and ``HOME``),
 
 and the markers ``killed`` (the backend sent SIGKILL) and ``failfast`` (a rank failed, the
 others were asked to stop; holds the time of that request).
@@ -50,6 +54,15 @@ class AttemptDir:
         """The exit-code file of ``rank``."""
         return self.root / f"rank-{rank}.exit"
 
+    def claim(self, rank: int) -> Path:
+        """The claim file of ``rank`` (see :mod:`gigawatt.backends.runner`)."""
+        return self.root / f"rank-{rank}.claim"
+
+    @property
+    def work(self) -> Path:
+        """The attempt's work directory (sandboxed jobs)."""
+        return self.root / "work"
+
     @property
     def killed(self) -> Path:
         """Marker: the backend sent SIGKILL to this attempt."""
@@ -61,10 +74,15 @@ class AttemptDir:
         return self.root / "failfast"
 
     def prepare(self) -> None:
-        """Create the directory and clear stale exit files and markers (logs are kept)."""
+        """Create the directory and clear stale exit files and markers. Logs are kept, and so
+        are claims, except those of runners that finished (a claim may be a fence that
+        forbids this attempt to start, or a runner of it that still runs)."""
         self.root.mkdir(parents=True, exist_ok=True)
+        for path in self.root.glob("rank-*.claim"):
+            if path.with_suffix(".exit").exists():
+                path.unlink(missing_ok=True)
         for path in self.root.iterdir():
-            if path.suffix in (".exit", ".tmp") or path.name in ("killed", "failfast"):
+            if path.suffix == ".exit" or path.name in ("killed", "failfast"):
                 path.unlink(missing_ok=True)
 
     def rank_logs(self) -> list[tuple[int, Path]]:

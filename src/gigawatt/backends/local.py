@@ -18,7 +18,19 @@ restarted can adopt running attempts and learn how finished ones ended:
   When it is False, ``poll`` says how the attempt ended (a real exit code if it finished
   while the control plane was down, else lost).
 
-Choices: the job's working directory is the control plane's; without NVIDIA GPUs
+Exactly once: each rank's runner *claims* ``rank-<r>.claim`` before it starts the job
+(see :mod:`gigawatt.backends.runner`). :meth:`LocalBackend.find` fences an attempt that a
+dead control plane recorded as launching but never recorded as launched: ranks not claimed
+yet can never start, ranks already claimed are returned as a handle to adopt. :meth:`sweep`
+kills what runs for attempts the database does not know as active.
+
+Isolation: an attempt whose spec says ``isolate`` runs in the sandbox of
+:mod:`gigawatt.backends.sandbox` (bubblewrap, one OS user per tenant) with its own work
+directory; every rank runs in its own cgroup (:mod:`gigawatt.backends.sandbox_cgroup`) where
+the host allows it, so nothing of it survives the rank. Logs are capped on disk
+(``log_cap_bytes`` per attempt, the tail kept, a marker where bytes were dropped).
+
+Choices: an unsandboxed job's working directory is the control plane's; without NVIDIA GPUs
 ``CUDA_VISIBLE_DEVICES`` is left unset (see :mod:`gigawatt.backends.launch_env`).
 """
 
@@ -33,27 +45,36 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gigawatt.backends import nvml, procs, runner
+from gigawatt.backends import sandbox_cgroup as cgroup
 from gigawatt.backends.base import Backend, ExitStatus, Handle, LaunchSpec
 from gigawatt.backends.launch_env import check_env, default_base_env, fold_indices, rank_env
 from gigawatt.backends.layout import AttemptDir, read_logs, valid_job_id
+from gigawatt.backends.local_records import (
+    attempt_ids,
+    cgroups_of,
+    claimed_handle,
+    combine,
+    exit_status,
+    parse_handle,
+    rank_times,
+    read_claim,
+)
+from gigawatt.backends.sandbox import Availability, SandboxPolicy
 from gigawatt.core.clock import Clock, WallClock
 from gigawatt.core.errors import InvalidInput
 
+#: What ``logs`` returns at most (the end of the output).
 MAX_LOG_BYTES = 1 << 20
+#: What an attempt may keep on disk (all ranks together); the tail is kept past it.
+LOG_CAP_BYTES = 16 << 20
 #: Signals reset to their default action in the runner (the control plane may ignore some).
 _SIGDEF = (
     *(signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE),
     *(signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGXFSZ),
 )
+ISOLATIONS = ("bwrap", "none")
 
-
-def exit_status(code: int) -> ExitStatus:
-    """The status of a process that ended with ``code`` (``-N``: killed by signal N)."""
-    if code == 0:
-        return ExitStatus(0)
-    if code < 0:
-        return ExitStatus(code, signalled=True, reason=f"signal {procs.signal_name(-code)}")
-    return ExitStatus(code, reason=f"exit code {code}")
+__all__ = ["LOG_CAP_BYTES", "MAX_LOG_BYTES", "LocalBackend", "exit_status"]
 
 
 class LocalBackend(Backend):
@@ -62,7 +83,11 @@ class LocalBackend(Backend):
     ``gpus``: the machine's GPUs (default: discovered with NVML; pass ``[]`` to force a
     logical fleet). ``base_env``: the environment every job starts from (default
     :func:`~gigawatt.backends.launch_env.default_base_env`). ``python``: the interpreter that
-    runs the runner (default: this one).
+    runs the runner (default: this one). ``isolation``: ``bwrap`` (attempts whose spec says
+    ``isolate`` run sandboxed; refused when the sandbox cannot be set up) or ``none``.
+    ``hide``: more paths sandboxed jobs must not see (data directory, database file).
+    ``limits``: per-GPU cgroup limits of a rank (``memory_bytes``, ``cpu_weight``) and its
+    process count (``pids_max``).
     """
 
     name = "local"
@@ -74,21 +99,61 @@ class LocalBackend(Backend):
         gpus: Sequence[nvml.GpuInfo] | None = None,
         base_env: Mapping[str, str] | None = None,
         max_log_bytes: int = MAX_LOG_BYTES,
+        log_cap_bytes: int = LOG_CAP_BYTES,
         rank_grace_s: float = 10.0,
         clock: Clock | None = None,
         python: str | None = None,
+        isolation: str = "bwrap",
+        hide: Sequence[Path] = (),
+        limits: cgroup.Limits | None = None,
     ) -> None:
+        if isolation not in ISOLATIONS:
+            raise InvalidInput(f"use one of {', '.join(ISOLATIONS)}", "isolation")
         self.state_dir = Path(state_dir)
         self.gpus: list[nvml.GpuInfo] = list(gpus) if gpus is not None else nvml.gpu_inventory()
         self.base_env = dict(base_env) if base_env is not None else default_base_env()
         self.max_log_bytes = max_log_bytes
+        self.log_cap_bytes = log_cap_bytes
         self.rank_grace_s = rank_grace_s
         self.clock: Clock = clock if clock is not None else WallClock()
         self.python = python or sys.executable
+        self.isolation_mode = isolation
+        self.policy = SandboxPolicy(self.state_dir, tuple(Path(p) for p in hide))
+        self.limits = limits if limits is not None else cgroup.Limits()
+        self.hierarchies = cgroup.layout()
+        self.scope = cgroup.scope_name(self.state_dir)
         self._runner = str(Path(runner.__file__).resolve())
         self._lock = threading.Lock()
+        self._available: Availability | None = None
         self._children: set[int] = set()  # runners we spawned and have not reaped
         self._reaped: dict[int, int] = {}  # pid -> exit code of runners we reaped
+
+    # -- isolation -----------------------------------------------------------------------
+
+    def availability(self) -> Availability:
+        """Whether the sandbox can be set up here (probed once)."""
+        with self._lock:
+            if self._available is None:
+                self._available = self.policy.probe()
+            return self._available
+
+    def isolation(self) -> str:
+        """``bwrap`` (sandbox works), ``unavailable`` (asked for, cannot) or ``none``."""
+        if self.isolation_mode == "none":
+            return "none"
+        return "bwrap" if self.availability().ok else "unavailable"
+
+    def refusal(self, external: bool) -> str | None:
+        """Why an external tenant's job cannot run here (no sandbox and not ``none``)."""
+        if not external or self.isolation_mode == "none":
+            return None
+        found = self.availability()
+        if found.ok:
+            return None
+        return (
+            f"this server cannot sandbox external tenants' jobs ({found.reason}); the operator "
+            "must install bubblewrap or start it with --isolation none"
+        )
 
     # -- Backend interface -------------------------------------------------------------
 
@@ -97,29 +162,46 @@ class LocalBackend(Backend):
         check_env(spec.env)
         if not spec.command:
             raise InvalidInput("must not be empty", "command")
+        sandboxed = spec.isolate and self.isolation_mode == "bwrap"
+        if sandboxed and not self.availability().ok:
+            raise InvalidInput(self.refusal(True) or "no sandbox", "isolation")
         adir = AttemptDir.of(self.state_dir, spec.job_id, spec.attempt)
         adir.prepare()
         world = max(1, len(spec.placement))
         port = procs.free_port()
         physical = self._physical_gpus(spec)
         energy = nvml.energy_counters_mj(physical) if physical else None
+        uid = self.policy.uid_for(spec.tenant_id or "-") if sandboxed else None
+        if uid is not None:
+            self.policy.prepare_workdir(adir.work, uid)
         ranks: list[procs.ProcessId] = []
+        groups: list[list[str]] = []
         try:
             for rank in range(world):
                 env = rank_env(spec, rank, world, port, self.base_env, len(self.gpus))
-                ranks.append(self._spawn(spec.command, env, adir, rank))
+                command = list(spec.command)
+                if uid is not None:
+                    env.update(HOME=str(adir.work), TMPDIR="/tmp", USER="job", LOGNAME="job")
+                    command = self.policy.argv(adir.work, uid, command)
+                dirs = self._cgroups(spec, rank)
+                groups.append([str(d) for d in dirs])
+                ranks.append(self._spawn(command, env, adir, rank, world, dirs, uid is not None))
         except BaseException:
-            for proc in ranks:
+            for proc, made in zip(ranks, groups, strict=False):
                 procs.signal_group(proc, signal.SIGKILL)
+                cgroup.kill_all(made)
             self._reap()
             raise
         data: dict[str, object] = {
             "backend": self.name,
-            "v": 1,
+            "v": 2,
             "dir": str(adir.root),
             "boot_id": procs.boot_id(),
             "ranks": [{"pid": p.pid, "start_time": p.start_time} for p in ranks],
             "logs": [str(adir.log(r)) for r in range(world)],
+            "cgroups": groups,
+            "sandbox": uid is not None,
+            "uid": uid,
             "gpus": physical,
             "energy_start_mj": {str(k): v for k, v in energy.items()} if energy else None,
         }
@@ -127,24 +209,27 @@ class LocalBackend(Backend):
 
     def poll(self, handle: Handle) -> ExitStatus | None:
         """The attempt's status once every rank has ended, None while any runs."""
-        parsed = _parse(handle)
+        parsed = parse_handle(handle)
         if parsed is None:
             return ExitStatus(-9, signalled=True, reason="lost")
         adir, ranks = parsed
         self._reap()
         statuses = [self._rank_status(adir, r, proc) for r, proc in enumerate(ranks)]
-        for proc, status in zip(ranks, statuses, strict=True):
+        for r, (proc, status) in enumerate(zip(ranks, statuses, strict=True)):
             if status is not None:  # the rank is over: nothing of it may linger
                 procs.signal_group(proc, signal.SIGKILL)
+                self._end_cgroups(handle, r)
         if any(s is None for s in statuses):
             if any(s is not None and not s.succeeded for s in statuses):
                 self._fail_fast(adir, ranks, statuses)
             return None
-        return _combine([s for s in statuses if s is not None])
+        done = combine([s for s in statuses if s is not None])
+        started, ended = rank_times(adir, len(ranks))
+        return ExitStatus(done.exit_code, done.signalled, done.reason, started, ended)
 
     def terminate(self, handle: Handle) -> None:
-        """SIGTERM to each rank's runner, which passes it to its whole group. Idempotent."""
-        parsed = _parse(handle)
+        """SIGTERM to each rank's runner, which passes it to the job. Idempotent."""
+        parsed = parse_handle(handle)
         if parsed is None:
             return
         for proc in parsed[1]:
@@ -154,26 +239,76 @@ class LocalBackend(Backend):
                 procs.signal_group(proc, signal.SIGTERM)
 
     def kill(self, handle: Handle) -> None:
-        """SIGKILL to every rank's process group. Idempotent."""
-        parsed = _parse(handle)
+        """SIGKILL to every rank's process group and cgroups. Idempotent."""
+        parsed = parse_handle(handle)
         if parsed is None:
             return
         adir, ranks = parsed
         with contextlib.suppress(OSError):
             adir.killed.touch()
-        for proc in ranks:
+        for r, proc in enumerate(ranks):
             procs.signal_group(proc, signal.SIGKILL)
+            cgroup.kill_all(cgroups_of(handle, r))
         self._reap()
 
     def adopt(self, handle: Handle) -> bool:
         """True while any rank still runs: its runner lives (pid, start time and boot id
         match) and has not written its exit code. Agrees with :meth:`poll` returning None."""
-        parsed = _parse(handle)
+        parsed = parse_handle(handle)
         if parsed is None:
             return False
         adir, ranks = parsed
         self._reap()
         return any(self._rank_status(adir, r, proc) is None for r, proc in enumerate(ranks))
+
+    def find(self, job_id: str, attempt: int, ranks: int) -> Handle | None:
+        """Fence every rank of the attempt not claimed by a runner yet; the handle of the
+        ranks already claimed (every one), or None when none was. A partly started attempt
+        (some ranks fenced) is killed and returned, so that it ends as killed."""
+        if not valid_job_id(job_id) or attempt < 0:
+            return None
+        adir = AttemptDir.of(self.state_dir, job_id, attempt)
+        adir.root.mkdir(parents=True, exist_ok=True)
+        claims = [runner.claim(str(adir.claim(r)), {"fenced": True}) for r in range(ranks)]
+        started = [c for c in claims if c.get("pid")]
+        if not started:
+            return None
+        names = [[str(d) for d in self._cgroup_dirs(job_id, attempt, r)] for r in range(ranks)]
+        if len(started) == len(claims):
+            return claimed_handle(job_id, attempt, adir, started, names)
+        handle = claimed_handle(job_id, attempt, adir, started, [])
+        self.kill(handle)
+        for dirs in names:
+            cgroup.kill_all(dirs)
+            cgroup.remove(dirs)
+        return handle
+
+    def sweep(self, keep: set[tuple[str, int]]) -> list[str]:
+        """Kill every rank under this state directory that runs (runner alive, or processes
+        in its cgroup) for an attempt not in ``keep``; ``job/attempt`` names of those killed."""
+        removed: list[str] = []
+        for job_id, attempt, adir in attempt_ids(self.state_dir):
+            if (job_id, attempt) in keep:
+                continue
+            hit = False
+            for r in range(len(adir.rank_logs()) or 1):
+                claim = read_claim(adir.claim(r))
+                dirs = [str(d) for d in self._cgroup_dirs(job_id, attempt, r)]
+                proc = _claim_process(claim)
+                alive = proc is not None and procs.is_alive(proc)
+                if alive and proc is not None:
+                    procs.signal_group(proc, signal.SIGKILL)
+                if cgroup.members(dirs):
+                    alive = True
+                    cgroup.kill_all(dirs)
+                cgroup.remove(dirs)
+                hit = hit or alive
+            if hit:
+                with contextlib.suppress(OSError):
+                    adir.killed.touch()
+                removed.append(f"{job_id}/{attempt}")
+        self._reap()
+        return removed
 
     def logs(self, job_id: str, attempt: int) -> str:
         """The attempt's output, at most ``max_log_bytes`` (the end of it); '' when none."""
@@ -209,10 +344,45 @@ class LocalBackend(Backend):
             out.extend(i for i in fold_indices(indices, len(self.gpus)) if i not in out)
         return sorted(out)
 
+    def _cgroup_dirs(self, job_id: str, attempt: int, rank: int) -> tuple[Path, ...]:
+        """The rank's cgroup directories (deterministic: found again after a restart)."""
+        return cgroup.rank_dirs(self.hierarchies, self.scope, f"{job_id}.{attempt}.{rank}")
+
+    def _cgroups(self, spec: LaunchSpec, rank: int) -> tuple[Path, ...]:
+        gpus = spec.placement[rank][1] if rank < len(spec.placement) else 1
+        base = self.limits
+        limits = cgroup.Limits(
+            pids_max=base.pids_max,
+            memory_bytes=None if base.memory_bytes is None else base.memory_bytes * max(1, gpus),
+            cpu_weight=None if base.cpu_weight is None else base.cpu_weight * max(1, gpus),
+        )
+        return cgroup.create(self._cgroup_dirs(spec.job_id, spec.attempt, rank), limits)
+
+    def _end_cgroups(self, handle: Handle, rank: int) -> None:
+        dirs = cgroups_of(handle, rank)
+        if dirs:
+            cgroup.kill_all(dirs)
+            cgroup.remove(dirs)
+
     def _spawn(
-        self, command: Sequence[str], env: Mapping[str, str], adir: AttemptDir, rank: int
+        self,
+        command: Sequence[str],
+        env: Mapping[str, str],
+        adir: AttemptDir,
+        rank: int,
+        world: int,
+        cgroups: Sequence[Path],
+        sandboxed: bool,
     ) -> procs.ProcessId:
-        argv = [self.python, "-I", "-S", self._runner, str(adir.exit(rank)), "--", *command]
+        opts = ["--claim", str(adir.claim(rank))]
+        if self.log_cap_bytes > 0:
+            opts += ["--log-cap", str(max(4096, self.log_cap_bytes // world))]
+        for d in cgroups:
+            opts += ["--cgroup", str(d)]
+        if sandboxed:
+            opts.append("--spare-child")
+        argv = [self.python, "-I", "-S", self._runner, *opts, str(adir.exit(rank)), "--"]
+        argv += command
         append = os.O_WRONLY | os.O_CREAT | os.O_APPEND
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -247,17 +417,17 @@ class LocalBackend(Backend):
                     self._reaped[pid] = code
 
     def _rank_status(self, adir: AttemptDir, rank: int, proc: procs.ProcessId) -> ExitStatus | None:
-        code = runner.read_exit_code(adir.exit(rank))
-        if code is not None:
-            return exit_status(code)
+        found = runner.read_exit(adir.exit(rank))
+        if found is not None:
+            return exit_status(*found)
         with self._lock:
             ours = proc.pid in self._children
         if ours or procs.is_alive(proc):
             return None
         # Gone. It may have written its exit file between our read and its death.
-        code = runner.read_exit_code(adir.exit(rank))
-        if code is not None:
-            return exit_status(code)
+        found = runner.read_exit(adir.exit(rank))
+        if found is not None:
+            return exit_status(*found)
         with self._lock:
             raw = self._reaped.get(proc.pid, -9)
         reason = "killed" if adir.killed.exists() else "lost"
@@ -287,38 +457,11 @@ class LocalBackend(Backend):
                 procs.signal_group(proc, signal.SIGKILL)
 
 
-def _parse(handle: Handle) -> tuple[AttemptDir, list[procs.ProcessId]] | None:
-    """The attempt directory and rank identities recorded in ``handle``, None if malformed."""
-    data = handle.data
-    try:
-        root = data["dir"]
-        raw_ranks = data["ranks"]
-        boot = data.get("boot_id")
-        if not isinstance(root, str) or not isinstance(raw_ranks, list) or not raw_ranks:
-            return None
-        ranks = []
-        for r in raw_ranks:
-            st = r.get("start_time")
-            ranks.append(
-                procs.ProcessId(
-                    int(r["pid"]), int(st) if st is not None else None, str(boot) if boot else None
-                )
-            )
-    except (KeyError, TypeError, ValueError, AttributeError):
+def _claim_process(claim: Mapping[str, object]) -> procs.ProcessId | None:
+    """The runner a claim names (None for a fence or an unreadable claim)."""
+    pid, start, boot = claim.get("pid"), claim.get("start_time"), claim.get("boot_id")
+    if not isinstance(pid, int) or pid <= 1:
         return None
-    if any(p.pid <= 1 for p in ranks):
-        return None
-    return AttemptDir(Path(root)), ranks
-
-
-def _combine(statuses: Sequence[ExitStatus]) -> ExitStatus:
-    """One status for the attempt: success if every rank succeeded, else the first rank that
-    failed on its own (before ranks stopped by signal), its reason prefixed with the rank."""
-    failed = [(r, s) for r, s in enumerate(statuses) if not s.succeeded]
-    if not failed:
-        return ExitStatus(0)
-    own = [(r, s) for r, s in failed if not s.signalled]
-    rank, status = (own or failed)[0]
-    if len(statuses) == 1:
-        return status
-    return ExitStatus(status.exit_code, status.signalled, f"rank {rank}: {status.reason}")
+    return procs.ProcessId(
+        pid, start if isinstance(start, int) else None, boot if isinstance(boot, str) else None
+    )
