@@ -18,6 +18,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from platformdirs import user_data_dir
 
+from gigawatt.cli.serve_http import (
+    DEFAULT_BACKLOG,
+    DEFAULT_KEEP_ALIVE_S,
+    DEFAULT_THREADS,
+    HttpSettings,
+    PortInUse,
+    bind,
+)
+from gigawatt.cli.serve_http import run as run_http
 from gigawatt.core.errors import GigawattError, InvalidInput
 
 if TYPE_CHECKING:
@@ -54,8 +63,12 @@ def _backend(name: str, state_dir: Path, ray_address: str) -> Backend:
 
 
 def serve_command(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port", min=0, max=65535)] = 8000,
+    host: Annotated[
+        str, typer.Option(envvar="GIGAWATT_HOST", help="address to listen on")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(envvar="GIGAWATT_PORT", help="TCP port", min=0, max=65535)
+    ] = 8000,
     db: Annotated[
         str | None,
         typer.Option(
@@ -83,10 +96,35 @@ def serve_command(
     external_cap_gpus: Annotated[int | None, typer.Option("--external-cap-gpus", min=0)] = None,
     ray_address: Annotated[str, typer.Option("--ray-address", envvar="RAY_ADDRESS")] = "auto",
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    keep_alive_s: Annotated[
+        int,
+        typer.Option(
+            "--timeout-keep-alive",
+            envvar="GIGAWATT_KEEP_ALIVE_S",
+            min=1,
+            help="seconds an idle kept-alive HTTP connection stays open (above clients' 5 s)",
+        ),
+    ] = DEFAULT_KEEP_ALIVE_S,
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads", envvar="GIGAWATT_THREADS", min=1, help="worker threads for API requests"
+        ),
+    ] = DEFAULT_THREADS,
+    limit_concurrency: Annotated[
+        int | None,
+        typer.Option("--limit-concurrency", min=1, help="answer 503 above this many connections"),
+    ] = None,
+    backlog: Annotated[int, typer.Option("--backlog", min=1, help="TCP listen backlog")] = (
+        DEFAULT_BACKLOG
+    ),
+    graceful_shutdown_s: Annotated[
+        int | None,
+        typer.Option("--timeout-graceful-shutdown", min=0, help="seconds to finish requests"),
+    ] = None,
 ) -> None:
     """Run the control plane: HTTP API, scheduler loop, metering and billing."""
     # Heavy imports here, so that other commands start fast.
-    import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
     from gigawatt.api import create_app
@@ -99,6 +137,11 @@ def serve_command(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:  # the port first: a busy port fails here, before anything is opened or printed
+        sock = bind(host, port, backlog)
+    except PortInUse as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
     data = _data_dir()
     url = db or os.environ.get("GIGAWATT_DATABASE_URL") or f"sqlite:///{data / 'gigawatt.db'}"
     state = state_dir or data / "state"
@@ -122,13 +165,16 @@ def serve_command(
         )
         admin_key = ensure_admin_key(platform)
     except GigawattError as exc:
+        sock.close()
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from None
     except (SQLAlchemyError, OSError) as exc:
+        sock.close()
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         typer.echo(f"error: cannot open the database {url!r}: {first}", err=True)
         raise typer.Exit(1) from None
     except ValueError as exc:  # pydantic settings validation
+        sock.close()
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if admin_key is not None:
@@ -136,11 +182,24 @@ def serve_command(
         typer.echo(f"  export GIGAWATT_API_KEY={admin_key}")
     fleet_now = platform.state
     found = f" on {len(fleet_now.nodes)} discovered nodes" if fleet_now.discovered else ""
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{sock.getsockname()[1]}"
     typer.echo(
-        f"Gigawatt serving on http://{host}:{port} (database {platform.engine.url!r}, "
+        f"Gigawatt serving on {base} (database {platform.engine.url!r}, "
         f"backend {backend}, {fleet_now.total_gpus()} GPUs{found})",
     )
     from gigawatt.inference.settings import InferenceSettings
 
     app = create_app(platform, inference=InferenceSettings())
-    uvicorn.run(app, host=host, port=port, log_level=log_level.lower())
+    typer.echo(f"Console: {base}/  API docs: {base}/docs")
+    http = HttpSettings(
+        host=host,
+        port=port,
+        keep_alive_s=keep_alive_s,
+        threads=threads,
+        limit_concurrency=limit_concurrency,
+        backlog=backlog,
+        graceful_shutdown_s=graceful_shutdown_s,
+        log_level=log_level,
+    )
+    run_http(app, sock, http)
