@@ -78,6 +78,9 @@ class FakeUpstream:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        #: One entry per stream that ended: ``(content chunks sent, whether it finished)``;
+        #: a stream its client (the gateway) dropped ends unfinished.
+        self.streams: list[tuple[int, bool]] = []
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -139,6 +142,24 @@ class FakeUpstream:
         delay = float(payload.get("x_delay") or 0)
         obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
         base = {"id": "up-1", "object": obj, "created": 1, "model": payload["model"]}
+        sent, finished = 0, False
+        try:
+            async for chunk in self._chunks(payload, kind, words, usage, base, delay):
+                yield chunk
+                sent += chunk.startswith(b"data: {") and b'"choices": []' not in chunk
+            finished = True
+        finally:
+            self.streams.append((sent, finished))
+
+    async def _chunks(
+        self,
+        payload: dict[str, Any],
+        kind: str,
+        words: list[str],
+        usage: dict[str, int],
+        base: dict[str, Any],
+        delay: float,
+    ) -> AsyncIterator[bytes]:
         options = payload.get("stream_options") or {}
         include, continuous = options.get("include_usage"), options.get("continuous_usage_stats")
         prompt = usage["prompt_tokens"]

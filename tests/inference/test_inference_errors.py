@@ -162,6 +162,30 @@ def test_client_disconnect_mid_stream_bills_what_was_generated(
     assert record.status == "client_disconnected"
     assert 5 <= record.completion_tokens < 200
     assert record.amount_usd > 0 and "disconnected" in record.reason
+    # the gateway cancelled the upstream at once: it stopped generating within a few chunks,
+    # and the record bills no more than the upstream produced
+    [(produced, finished)] = gateway.upstream.streams
+    assert not finished and record.completion_tokens <= produced < 5 + 25
+
+
+def test_disconnect_while_the_upstream_is_ahead_stops_the_relay(
+    gateway: Gateway, alice: Tenant
+) -> None:
+    """The upstream sends its whole answer at once (the gateway lags behind it): a client
+    that leaves after one event is still billed as disconnected, not as completed."""
+    body = {"model": "small", "prompt": "a b", "max_tokens": 5000, "stream": True}
+    with httpx.stream(
+        "POST", f"{gateway.url}/v1/completions", json=body, headers=alice.headers, timeout=30
+    ) as r:
+        assert r.status_code == 200
+        next(r.iter_bytes())
+    deadline = time.monotonic() + 10
+    while not gateway.records(alice.id):
+        assert time.monotonic() < deadline, "no usage record after the disconnect"
+        time.sleep(0.05)
+    [record] = gateway.records(alice.id)
+    assert record.status == "client_disconnected", record.reason
+    assert 1 <= record.completion_tokens < 5000
 
 
 @pytest.mark.parametrize(

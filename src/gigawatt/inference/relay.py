@@ -15,10 +15,11 @@ The usage chunk is passed to the client only if it asked for it (``include_usage
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -64,6 +65,8 @@ class StreamRelay:
         self.rename = prep.entry.upstream_model != prep.entry.id
         self.outcome: Outcome | None = None
         self.finished = False
+        #: Set when the client's connection is gone (the relay stops at its next read).
+        self.client_gone = False
 
     def _shape(self, data: str) -> bytes | None:
         """The event to send for one upstream ``data`` string (None: send nothing)."""
@@ -107,13 +110,19 @@ class StreamRelay:
             reason += " (upstream reported no usage: content chunks counted, prompt not billed)"
         return Outcome("client_disconnected", prompt, completion, reason)
 
-    async def run(self) -> AsyncIterator[bytes]:
+    async def run(self) -> AsyncGenerator[bytes, None]:
         """The client's event stream."""
         parser = SseParser()
         done = False
         tail: list[bytes] = []
         try:
             async for raw in self.response.aiter_raw():
+                # Let the client watcher run between reads even when the upstream's data is
+                # already buffered (a read then never suspends), so a client that left stops
+                # the relay here rather than after the whole stream.
+                await anyio.lowlevel.checkpoint()
+                if self.client_gone:
+                    return
                 if done:  # read to the end, so the connection goes back to the pool
                     continue
                 batch: list[bytes] = []
@@ -180,16 +189,49 @@ class StreamRelay:
 
 
 class MeteredStream(StreamingResponse):
-    """A streaming response that meters its request whatever happens to the connection."""
+    """A streaming response that meters its request whatever happens to the connection.
+
+    A task watches the client's connection while events are relayed; when the client goes
+    away the relay is cancelled at once (it checks between upstream reads, even when the
+    upstream is ahead and its data is already buffered), the upstream connection is closed —
+    which cancels the upstream's generation — and what the upstream produced until then is
+    billed as ``client_disconnected``.
+    """
 
     def __init__(self, relay: StreamRelay, headers: dict[str, str]) -> None:
-        super().__init__(relay.run(), media_type="text/event-stream", headers=headers)
+        self.events = relay.run()
+        super().__init__(self.events, media_type="text/event-stream", headers=headers)
         self.relay = relay
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the stream; then make sure the request was metered and upstream closed."""
         try:
-            await super().__call__(scope, receive, send)
+            async with anyio.create_task_group() as group:
+
+                async def watch() -> None:
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    self.relay.client_gone = True
+                    group.cancel_scope.cancel()
+
+                group.start_soon(watch)
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": self.status_code,
+                        "headers": self.raw_headers,
+                    }
+                )
+                async for chunk in self.events:
+                    if self.relay.client_gone:
+                        break
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if not self.relay.client_gone:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                group.cancel_scope.cancel()
+        except OSError:  # ASGI 2.4 servers raise on a send to a closed connection
+            self.relay.client_gone = True
         finally:
             with anyio.CancelScope(shield=True):
+                await self.events.aclose()
                 await self.relay.finish()
