@@ -75,9 +75,12 @@ def test_stable_keys_and_plain_float_usd() -> None:
     for key in KEYS:
         assert key in doc, key
     for key in KEYS:
-        if key.endswith("_usd") or key in ("it_power_mw", "operating_margin"):
+        if key == "eps_uplift_usd":
+            assert doc[key] is None  # no share count given: no EPS, never a placeholder
+        elif key.endswith("_usd") or key in ("it_power_mw", "operating_margin"):
             assert isinstance(doc[key], float), key
     assert isinstance(doc["gpus"], int)
+    assert isinstance(run_json("--power", "250MW", "--shares", "2B")["eps_uplift_usd"], float)
     assert doc["assumptions"]["power_mw"] == {"value": 250.0, "source": "command line (--power)"}
     assert "monte_carlo" not in doc and "sensitivity" not in doc
 

@@ -51,11 +51,12 @@ def test_closed_form_by_hand() -> None:
     assert e["capex_usd"] == pytest.approx(100_000 * 30_000 + 10e6 * 160)  # 4.6B
     assert e["depreciation_usd"] == pytest.approx(4.6e9 / 5)
     assert e["opex_usd"] == pytest.approx(0.5e6 * 160 + 0.1 * 1401.6e6)
-    oi = 1401.6e6 - 43.8e6 - 920e6 - 220.16e6
+    # the kept 20% earns its internal value inside operating income
+    oi = 1401.6e6 + 262.8e6 - 43.8e6 - 920e6 - 220.16e6
     assert e["operating_income_usd"] == pytest.approx(oi)
     assert e["net_income_usd"] == pytest.approx(oi * 0.75)
     assert e["eps_uplift_usd"] == pytest.approx(oi * 0.75 / 1e8)
-    assert e["operating_margin"] == pytest.approx(oi / 1401.6e6)
+    assert e["operating_margin"] == pytest.approx(oi / (1401.6e6 + 262.8e6))
 
 
 def test_hand_check_is_exact() -> None:
@@ -72,8 +73,9 @@ def test_hand_check_is_exact() -> None:
 def test_pnl_lines_add_up(basis: str) -> None:
     e = evaluate(Scenario(**{**HAND, "cost_basis": basis}))
     a = e.annual
-    costs = a["power_cost_usd"] + a["depreciation_usd"] + a["opex_usd"]
-    assert a["operating_income_usd"] == pytest.approx(a["revenue_usd"] - costs)
+    costs = a["power_cost_usd"] + a["depreciation_usd"] + a["opex_usd"] + a["selling_cost_usd"]
+    earned = a["revenue_usd"] + a["internal_value_usd"]
+    assert a["operating_income_usd"] == pytest.approx(earned - costs)
     assert a["net_income_usd"] == pytest.approx(a["operating_income_usd"] - a["tax_usd"])
     streams = a["revenue_gpu_hours_usd"] + a["revenue_tokens_usd"] + a["revenue_lease_usd"]
     assert a["revenue_usd"] == pytest.approx(streams)

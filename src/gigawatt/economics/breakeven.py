@@ -21,9 +21,9 @@ def _as_resolved(scenario: Scenario | Resolved, catalogue: Catalogue | None) -> 
     return scenario if isinstance(scenario, Resolved) else resolve(scenario, catalogue)
 
 
-def _at_prices(r: Resolved) -> dict[str, np.ndarray]:
+def _at_prices(r: Resolved, key: str = "price_per_gpu_hour") -> dict[str, np.ndarray]:
     x: dict[str, float | np.ndarray] = dict(r.inputs)
-    x["price_per_gpu_hour"] = np.array([0.0, 1.0])
+    x[key] = np.array([0.0, 1.0])
     base = annual(x, r.structure)
     return {"revenue_usd": base["revenue_usd"], "npv_usd": yearly(x, r.structure, base)["npv_usd"]}
 
@@ -43,7 +43,24 @@ def break_even_price(
     slope = float(at[1] - at[0])
     if slope <= 0:
         return None
-    return -float(at[0]) / slope
+    return -float(at[0]) / slope + 0.0
+
+
+def break_even_lease_price(
+    scenario: Scenario | Resolved, catalogue: Catalogue | None = None
+) -> float | None:
+    """Lease price per watt-year (on the scenario's lease basis) at which NPV is zero.
+
+    ``None`` when no capacity is leased. Lease revenue is affine in its price like GPU-hours.
+    """
+    r = _as_resolved(scenario, catalogue)
+    if r.inputs["share_lease"] <= 0 or r.inputs["internal_share"] >= 1:
+        return None
+    at = _at_prices(r, "lease_price_per_watt_year")["npv_usd"]
+    slope = float(at[1] - at[0])
+    if slope <= 0:
+        return None
+    return -float(at[0]) / slope + 0.0
 
 
 def price_for_revenue(

@@ -25,10 +25,13 @@ from gigawatt.core.catalogue import Catalogue, default_catalogue
 from gigawatt.core.errors import InvalidInput
 from gigawatt.core.tiers import Tier
 from gigawatt.core.units import parse_power_mw
+from gigawatt.economics.correlation import Correlation
 from gigawatt.economics.defaults import ALLOWED, DEFAULTS, default_source
 from gigawatt.economics.variables import VARIABLES, Distribution
 
 SalesMode = Literal["gpu_hours", "tokens", "lease"]
+Objective = Literal["eps", "npv", "equity_value"]
+OBJECTIVES: tuple[str, ...] = ("eps", "npv", "equity_value")
 EXTERNAL_TIERS = (Tier.RESERVED, Tier.ON_DEMAND, Tier.SPOT)
 _SHARE_TOLERANCE = 1e-6
 
@@ -47,6 +50,17 @@ def _check_shares(field: str, shares: Mapping[Any, float]) -> None:
     total = math.fsum(shares.values())
     if abs(total - 1.0) > _SHARE_TOLERANCE:
         raise ValueError(f"shares add up to {total:g}, not 1")
+
+
+class FiscalYear(BaseModel):
+    """One fiscal year's share count, tax rate and net income (for ``--year``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    diluted_shares: float | None = Field(default=None, gt=0)
+    tax_rate: float | None = Field(default=None, ge=0, le=1)
+    net_income: float | None = None
+    source: str = ""
 
 
 class Scenario(BaseModel):
@@ -75,6 +89,15 @@ class Scenario(BaseModel):
     utilization: float = Field(default=_d("utilization"), ge=0, le=1)
     internal_share: float = Field(default=_d("internal_share"), ge=0, le=1)
     internal_value_per_gpu_hour: float | None = Field(default=None, ge=0)
+    internal_utilization: float | None = Field(default=None, ge=0, le=1)
+    internal_value_elasticity: float = Field(default=_d("internal_value_elasticity"), gt=0, le=1)
+    internal_reference_gpus: float | None = Field(default=None, gt=0)
+    external_reference_gpus: float | None = Field(default=None, gt=0)
+    price_premium_when_scarce: float = Field(default=_d("price_premium_when_scarce"), ge=0)
+    selling_cost_pct_revenue: float = Field(default=_d("selling_cost_pct_revenue"), ge=0, le=1)
+    operating_margin: float | None = Field(default=None, gt=-1, lt=1)
+    lease_term_years: float | None = Field(default=None, gt=0)
+    lease_basis: Literal["it", "facility"] = _d("lease_basis")
     sales_mix: dict[SalesMode, float] = Field(default_factory=lambda: _d("sales_mix"))
     token_price_per_million: float = Field(default=_d("token_price_per_million"), ge=0)
     lease_price_per_watt_year: float = Field(default=_d("lease_price_per_watt_year"), ge=0)
@@ -86,7 +109,19 @@ class Scenario(BaseModel):
     opex_per_mw_year: float = Field(default=_d("opex_per_mw_year"), ge=0)
     opex_pct_revenue: float = Field(default=_d("opex_pct_revenue"), ge=0, le=1)
     tax_rate: float = Field(default=_d("tax_rate"), ge=0, le=1)
-    diluted_shares: float = Field(default=_d("diluted_shares"), gt=0)
+    diluted_shares: float | None = Field(default=None, gt=0)
+    year: int | None = Field(default=None, ge=1900, le=2200)
+    fiscal_years: dict[int, FiscalYear] = Field(default_factory=dict)
+    platform_pe: float = Field(default=_d("platform_pe"), ge=0)
+    cloud_pe: float = Field(default=_d("cloud_pe"), ge=0)
+    base_net_income: float = _d("base_net_income")
+    base_pe: float = Field(default=_d("base_pe"), ge=0)
+    rerating_at_full_sale: float = _d("rerating_at_full_sale")
+    share_price: float | None = Field(default=None, gt=0)
+    observed_price_move: float | None = Field(default=None, gt=-1)
+    optimize: Literal["internal_share"] | None = None
+    objective: Objective = _d("objective")
+    correlation: Correlation | None = None
     cost_basis: Literal["incremental", "full"] = _d("cost_basis")
     discount_rate: float = Field(default=_d("discount_rate"), gt=-1, le=1)
     price_decline_per_year: float = Field(default=_d("price_decline_per_year"), ge=0, lt=1)
@@ -148,6 +183,16 @@ class Scenario(BaseModel):
                 raise ValueError(f"ramp value {v}")
         return value
 
+    @field_validator("correlation")
+    @classmethod
+    def _correlated_inputs(cls, value: Correlation | None) -> Correlation | None:
+        if value is not None:
+            unknown = sorted(set(value.inputs) - set(VARIABLES))
+            if unknown:
+                known = ", ".join(VARIABLES)
+                raise ValueError(f"unknown input {unknown[0]!r}; known inputs: {known}")
+        return value
+
     @field_validator("ranges", "uncertainty")
     @classmethod
     def _known_variables(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -201,9 +246,24 @@ def _canonical_gpu(name: str, catalogue: Catalogue) -> str:
 def build_scenario(data: Mapping[str, Any], catalogue: Catalogue | None = None) -> Scenario:
     """Validate ``data`` into a :class:`Scenario`; errors become one-line ``InvalidInput``."""
     try:
-        return Scenario.model_validate(dict(data), context={"catalogue": catalogue})
+        scenario = Scenario.model_validate(dict(data), context={"catalogue": catalogue})
     except ValidationError as exc:
         raise _explain(exc.errors()[0], catalogue) from None
+    _cross_checks(scenario)
+    return scenario
+
+
+def _cross_checks(s: Scenario) -> None:
+    """Rules that involve two fields, each reported against the field the user must change."""
+    if s.lease_term_years is not None and s.lease_term_years > s.life_years + 1e-9:
+        raise InvalidInput(
+            f"{s.lease_term_years:g} years is longer than the asset life ({s.life_years:g}); "
+            f"allowed: {ALLOWED['lease_term_years']}",
+            "lease_term_years",
+        )
+    if s.year is not None and s.fiscal_years and s.year not in s.fiscal_years:
+        known = ", ".join(str(y) for y in sorted(s.fiscal_years))
+        raise InvalidInput(f"no figures for {s.year}; allowed: {known}", "year")
 
 
 def _explain(err: ErrorDetails, catalogue: Catalogue | None) -> InvalidInput:

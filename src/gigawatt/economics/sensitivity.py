@@ -14,13 +14,20 @@ import numpy as np
 
 from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.errors import InvalidInput
-from gigawatt.economics.model import FloatArray, annual, yearly
+from gigawatt.economics.model import FloatArray, annual, npv_only
 from gigawatt.economics.resolve import Resolved, resolve
 from gigawatt.economics.scenario import Scenario
+from gigawatt.economics.valuation import valuation
 from gigawatt.economics.variables import VARIABLES
 
 #: Outputs the tornado reports for every row; any of them can rank the rows.
-METRICS: tuple[str, ...] = ("revenue_usd", "operating_income_usd", "eps_uplift_usd", "npv_usd")
+METRICS: tuple[str, ...] = (
+    "revenue_usd",
+    "operating_income_usd",
+    "eps_uplift_usd",
+    "npv_usd",
+    "equity_value_usd",
+)
 
 
 @dataclass(frozen=True)
@@ -97,8 +104,14 @@ def input_ranges(r: Resolved) -> list[InputRange]:
 
 def _metrics(x: dict[str, Any], r: Resolved) -> dict[str, FloatArray]:
     base = annual(x, r.structure)
-    flows = yearly(x, r.structure, base)
-    return {m: (flows["npv_usd"] if m == "npv_usd" else base[m]) for m in METRICS}
+    out = {m: base[m] for m in METRICS if m in base}
+    out["npv_usd"] = npv_only(x, r.structure, base)
+    out["equity_value_usd"] = valuation(base, x)["equity_value_usd"]
+    return out
+
+
+def _finite(value: float) -> float:
+    return value if np.isfinite(value) else 0.0
 
 
 def sensitivity(
@@ -124,5 +137,5 @@ def sensitivity(
         high = {m: float(out[m][2 * i + 1]) for m in METRICS}
         values = (low[metric], high[metric], base_out[metric])
         rows.append(TornadoRow(rng, low, high, max(values) - min(values)))
-    rows.sort(key=lambda row: (-row.swing, row.input.name))
+    rows.sort(key=lambda row: (-_finite(row.swing), row.input.name))
     return Tornado(metric, base_out, rows)

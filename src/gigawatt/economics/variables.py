@@ -58,6 +58,18 @@ def _sells(key: str) -> Relevance:
     return lambda x: x.get(key, 0.0) > 0
 
 
+def _keeps(x: Mapping[str, float]) -> bool:
+    return x.get("internal_share", 0.0) > 0
+
+
+def _sells_some(x: Mapping[str, float]) -> bool:
+    return x.get("internal_share", 0.0) < 1
+
+
+def _has_base(x: Mapping[str, float]) -> bool:
+    return x.get("base_net_income", 0.0) != 0 and x.get("internal_share", 0.0) < 1
+
+
 def _capex_route(per_gw: bool) -> Relevance:
     return lambda x: (x.get("capex_per_gw", 0.0) > 0) == per_gw
 
@@ -132,6 +144,40 @@ VARIABLES: Final[MappingProxyType[str, Variable]] = MappingProxyType(
                 _rel(0.25, 0.25),
                 _sells("share_lease"),
             ),
+            Variable(
+                "internal_value_per_gpu_hour",
+                "Internal value per GPU-hour",
+                0,
+                _INF,
+                _rel(0.5, 0.5),
+                _keeps,
+            ),
+            Variable(
+                "internal_value_elasticity",
+                "Internal value elasticity",
+                0.01,
+                1,
+                _abs(0.3, 0.0),
+                _keeps,
+            ),
+            Variable(
+                "price_premium_when_scarce",
+                "Price premium when scarce",
+                0,
+                _INF,
+                _abs(0.0, 0.2),
+                _sells_some,
+            ),
+            Variable("platform_pe", "Platform P/E", 0, _INF, _rel(0.25, 0.25), _keeps),
+            Variable("cloud_pe", "Cloud P/E", 0, _INF, _rel(0.3, 0.3), _sells_some),
+            Variable(
+                "rerating_at_full_sale",
+                "Re-rating at full sale (P/E points)",
+                -_INF,
+                _INF,
+                _abs(2.0, 2.0),
+                _has_base,
+            ),
         )
     }
 )
@@ -191,6 +237,30 @@ class Distribution(BaseModel):
             return {"dist": "normal", "mean": float(mean), "sd": float(self.sd or 0)}
         median = self.median if self.median is not None else base
         return {"dist": "lognormal", "median": float(median), "sigma": float(self.sigma or 0)}
+
+    def ppf(self, base: float, u: FloatArray) -> FloatArray:
+        """The inverse distribution function at ``u`` in (0, 1) (for correlated draws)."""
+        from scipy.special import ndtri
+
+        p = self.describe(base)
+        if p["dist"] == "uniform":
+            low, high = float(p["low"]), float(p["high"])
+            return np.asarray(low + u * (high - low), dtype=np.float64)
+        if p["dist"] == "triangular":
+            low, mode, high = float(p["low"]), float(p["mode"]), float(p["high"])
+            if high <= low:
+                return np.full(np.shape(u), low)
+            width = high - low
+            cut = (mode - low) / width
+            left = low + np.sqrt(u * width * (mode - low))
+            right = high - np.sqrt((1.0 - u) * width * (high - mode))
+            return np.asarray(np.where(u < cut, left, right), dtype=np.float64)
+        if p["dist"] == "normal":
+            return np.asarray(float(p["mean"]) + float(p["sd"]) * ndtri(u), dtype=np.float64)
+        median = float(p["median"])
+        if median <= 0:
+            return np.zeros(np.shape(u))
+        return np.asarray(np.exp(np.log(median) + float(p["sigma"]) * ndtri(u)), dtype=np.float64)
 
     def sample(self, base: float, rng: np.random.Generator, n: int) -> FloatArray:
         """``n`` draws (not yet clipped to the variable's bounds)."""
