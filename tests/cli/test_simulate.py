@@ -73,12 +73,17 @@ def test_json_has_the_stable_keys(workload: Path) -> None:
     assert doc["revenue_usd_by_tier"]["on_demand"] > 0
     assert doc["p95_queue_s"] >= doc["mean_queue_s"] * 0 and doc["sim_wall_s"] > 0
     assert doc["jobs_per_second"] == pytest.approx(doc["jobs"] / doc["sim_wall_s"])
-    timeline = doc["utilization_timeline"]
+    # the timeline covers the whole run; with --warmup none so does utilisation
+    whole = run_json("--workload", str(workload), "--gpus", "64", "--seed", "3", "--warmup", "none")
+    assert whole["warmup_s"] == 0 and whole["measured_s"] == pytest.approx(86400)
+    assert 0 < doc["warmup_s"] < 86400 / 2 and doc["utilization"] > whole["utilization"]
+    timeline = whole["utilization_timeline"]
+    assert timeline == doc["utilization_timeline"]
     assert timeline["interval_s"] == pytest.approx(86400 / 100)
     series = timeline["by_tier"]
     assert set(series) == set(doc["gpu_hours_by_tier"]) and len(series["spot"]) == 100
     mean = sum(sum(v) for v in series.values()) / 100
-    assert mean == pytest.approx(doc["utilization"], rel=1e-3)
+    assert mean == pytest.approx(whole["utilization"], rel=1e-3)
 
 
 def test_same_seed_same_answers(workload: Path) -> None:

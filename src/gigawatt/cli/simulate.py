@@ -17,15 +17,15 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from gigawatt.cli.args import parse_choice, write_output
 from gigawatt.core.catalogue import default_catalogue
 from gigawatt.core.errors import GigawattError, InvalidInput
 from gigawatt.core.tiers import Tier
-from gigawatt.scheduling.model import Ordering, SchedulingPolicy
-from gigawatt.sim.metrics import SimResult
+from gigawatt.scheduling.model import Ordering
 from gigawatt.sim.run import SimOptions, prepare, simulate
+from gigawatt.sim.tables import print_run, print_sweep
+from gigawatt.sim.window import parse_warmup
 
 #: Draw a progress bar (on a terminal) from this many jobs on.
 PROGRESS_FROM = 20_000
@@ -128,77 +128,6 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _print_tables(r: SimResult) -> None:
-    s = r.summary
-    console = Console()
-    summary = Table(
-        title=f"Digital twin: {s['workload']} · policy {s['policy']} · seed {s['seed']}"
-    )
-    summary.add_column("metric")
-    summary.add_column("value", justify="right")
-    rows = [
-        (
-            "jobs (completed / failed / cancelled / rejected)",
-            f"{s['jobs']:,} ({s['jobs_completed']:,} / {s['jobs_failed']:,} / "
-            f"{s['jobs_cancelled']:,} / {s['jobs_rejected']:,})",
-        ),
-        ("fleet GPUs", f"{s['fleet_gpus']:,}"),
-        ("simulated days", f"{s['sim_days']:,.2f}"),
-        ("utilisation (billed)", f"{s['utilization']:.1%} ({s['billed_utilization']:.1%})"),
-        (
-            "queueing mean / median / P95 / P99 s",
-            f"{s['mean_queue_s']:,.0f} / {s['median_queue_s']:,.0f} / {s['p95_queue_s']:,.0f} / "
-            f"{s['p99_queue_s']:,.0f}",
-        ),
-        ("mean job completion time s", f"{s['mean_jct_s']:,.0f}"),
-        ("preemptions / failures", f"{s['preemptions']:,} / {s['failures']:,}"),
-        ("external revenue USD", f"{s['revenue_usd_total']:,.2f}"),
-        (
-            "internal queueing GPU-hours (value USD)",
-            f"{s['internal_queue_gpu_hours']:,.1f} ({s['internal_opportunity_usd']:,.2f})",
-        ),
-        ("wall time s (jobs per second)", f"{s['sim_wall_s']:.2f} ({s['jobs_per_second']:,.0f})"),
-    ]
-    for k, v in rows:
-        summary.add_row(k, v)
-    console.print(summary)
-    tiers = Table(title="By tier")
-    for head in (
-        "tier",
-        "jobs",
-        "GPU-hours",
-        "revenue USD",
-        "queue mean s",
-        "P95 s",
-        "P99 s",
-        "JCT mean s",
-        "preempted",
-    ):
-        tiers.add_column(head, justify="left" if head == "tier" else "right")
-    for name, t in s["by_tier"].items():
-        revenue = s["revenue_usd_by_tier"].get(name)
-        tiers.add_row(
-            name,
-            f"{t['jobs']:,}",
-            f"{s['gpu_hours_by_tier'][name]:,.0f}",
-            f"{revenue:,.2f}"
-            if revenue is not None
-            else f"({s['internal_showback_usd']:,.2f} showback)",
-            f"{t['queue_s']['mean']:,.0f}",
-            f"{t['queue_s']['p95']:,.0f}",
-            f"{t['queue_s']['p99']:,.0f}",
-            f"{t['jct_s']['mean']:,.0f}",
-            f"{t['preemptions']:,}",
-        )
-    console.print(tiers)
-    power = Table(title="Power per site (IT MW)")
-    for head in ("site", "mean", "peak", "cap", "mean facility"):
-        power.add_column(head, justify="left" if head == "site" else "right")
-    for name, p in s["power_by_site"].items():
-        power.add_row(name, *(f"{v:,.3f}" for v in p.values()))
-    console.print(power)
-
-
 def _given(opts: dict[str, Any]) -> dict[str, Any]:
     """The simulation options given on the command line, parsed (absent ones left out)."""
     values: dict[str, Any] = {
@@ -215,6 +144,8 @@ def _given(opts: dict[str, Any]) -> dict[str, Any]:
         "seed": _count(opts["seed"], "seed", 0),
         "tier_mix": _tier_mix(opts["tier_mix"]),
         "demand_scale": _number(opts["demand_scale"], "demand_scale"),
+        "external_cap_gpus": _count(opts["external_cap_gpus"], "external_cap_gpus", 0),
+        "warmup": None if opts["warmup"] is None else parse_warmup(opts["warmup"]),
     }
     if opts["policy"] is not None:
         allowed = tuple(o.value for o in Ordering)
@@ -235,35 +166,7 @@ def _sweep(
     if out_format == "json":
         typer.echo(json.dumps(_json_safe({"scenarios": results}), indent=2, allow_nan=False))
         return
-    table = Table(title=f"Sweep: {path.name} ({len(results)} scenarios)")
-    heads = (
-        "scenario",
-        "policy",
-        "jobs",
-        "util.",
-        "queue mean s",
-        "P95 s",
-        "JCT mean s",
-        "preempted",
-        "revenue USD",
-        "internal queue GPU-h",
-    )
-    for head in heads:
-        table.add_column(head, justify="left" if head in ("scenario", "policy") else "right")
-    for r in results:
-        table.add_row(
-            r["name"],
-            r["policy"],
-            f"{r['jobs']:,}",
-            f"{r['utilization']:.1%}",
-            f"{r['mean_queue_s']:,.0f}",
-            f"{r['p95_queue_s']:,.0f}",
-            f"{r['mean_jct_s']:,.0f}",
-            f"{r['preemptions']:,}",
-            f"{r['revenue_usd_total']:,.0f}",
-            f"{r['internal_queue_gpu_hours']:,.1f}",
-        )
-    Console().print(table)
+    print_sweep(f"Sweep: {path.name} ({len(results)} scenarios)", results, Console())
 
 
 def _run(opts: dict[str, Any]) -> None:
@@ -284,11 +187,13 @@ def _run(opts: dict[str, Any]) -> None:
     w = prepared.workload
     total = prepared.horizon_s if prepared.horizon_s is not None else w.span_s
     show = len(w) >= PROGRESS_FROM and sys.stderr.isatty()
-    policy = SchedulingPolicy(ordering=options.policy)
+    policy = options.scheduling_policy()
     with progress_bar(total, Console(stderr=True) if show else None) as progress:
         start = float(w.submit_s[0])
         tick = None if progress is None else (lambda now: progress(now - start))
-        result = simulate(prepared, catalogue, policy, seed=options.seed, progress=tick)
+        result = simulate(
+            prepared, catalogue, policy, seed=options.seed, progress=tick, warmup=options.warmup
+        )
     if opts["plot"]:
         from gigawatt.sim.charts import dashboard_png
 
@@ -300,7 +205,7 @@ def _run(opts: dict[str, Any]) -> None:
     if out_format == "json":
         typer.echo(json.dumps(_json_safe(result.to_json()), indent=2, allow_nan=False))
     else:
-        _print_tables(result)
+        print_run(result, Console())
 
 
 def _opt(metavar: str, help_text: str, *names: str) -> Any:
@@ -330,6 +235,13 @@ def simulate_command(
     seed: Annotated[str | None, _opt("N", "Random seed (0).")] = None,
     tier_mix: Annotated[str | None, _opt("MIX", "Tiers for Philly: internal=0.4,spot=0.6.")] = None,
     demand_scale: Annotated[str | None, _opt("X", "Azure trace: X times its demand.")] = None,
+    warmup: Annotated[
+        str | None,
+        _opt("auto|none|SECONDS", "Warm-up left out of the figures (auto: until steady)."),
+    ] = None,
+    external_cap_gpus: Annotated[
+        str | None, _opt("N", "At most N GPUs run external tiers (default: no cap).")
+    ] = None,
     format_: Annotated[str, _opt("table|json", "Output format.", "--format")] = "table",
     report: Annotated[str | None, _opt("FILE", "Write a self-contained HTML report.")] = None,
     plot: Annotated[str | None, _opt("FILE", "Write the charts (PNG).")] = None,

@@ -76,3 +76,28 @@ def fleet_gpu_type(fleet: FleetSpec) -> str:
     """The GPU type of the fleet's largest node group (given to jobs that name none)."""
     groups = [g for s in fleet.sites for g in s.node_groups]
     return max(groups, key=lambda g: g.count * g.gpus_per_node).gpu_type
+
+
+def fleet_summary(
+    fleet: FleetSpec, catalogue: Catalogue, *, power_from_sites: bool = False
+) -> dict[str, object]:
+    """The fleet a result describes: GPUs, GPUs by type, the main type and IT MW.
+
+    ``it_power_mw`` is the catalogue's all-in IT kW per GPU x GPUs / 1000 or, with
+    ``power_from_sites`` (a fleet file), the sum of the sites' stated IT MW.
+    """
+    by_type: dict[str, int] = {}
+    for site in fleet.sites:
+        for g in site.node_groups:
+            by_type[g.gpu_type] = by_type.get(g.gpu_type, 0) + g.count * g.gpus_per_node
+    if power_from_sites:
+        it_mw = sum(site.it_power_mw for site in fleet.sites)
+    else:
+        it_mw = sum(catalogue.get(t).it_kw_per_gpu * n for t, n in by_type.items()) / 1000.0
+    main = max(sorted(by_type), key=lambda t: by_type[t])
+    return {
+        "gpus": sum(by_type.values()),
+        "gpus_by_type": dict(sorted(by_type.items())),
+        "gpu_type": main,
+        "it_power_mw": it_mw,
+    }

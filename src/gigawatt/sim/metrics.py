@@ -16,6 +16,8 @@ from gigawatt.core.tiers import Tier
 from gigawatt.sim.rating import gpu_seconds_by_key, rate_totals
 from gigawatt.sim.timeline import Timeline, build_timeline
 from gigawatt.sim.twin import CANCELLED, FAILED, REJECTED, SUCCEEDED, Twin
+from gigawatt.sim.wheels import internal_wheel
+from gigawatt.sim.window import Warmup, gpu_seconds_from, window_start_s
 from gigawatt.sim.workload import TIERS, FloatArray
 
 #: Keys every JSON result has (a contract: ``gigawatt value --from-sim`` and scripts read them).
@@ -88,28 +90,41 @@ def summarise(
     wall_s: float,
     extra: Mapping[str, Any] | None = None,
     bins: int = 400,
+    warmup: Warmup = "none",
 ) -> SimResult:
-    """Summarise a finished run (``end_s`` is the virtual time it reached)."""
+    """Summarise a finished run (``end_s`` is the virtual time it reached).
+
+    Utilisation, GPU-hours, revenue, energy and the queueing and completion-time figures cover
+    the measured window (``warmup``: :mod:`gigawatt.sim.window`): GPU time clipped at its start,
+    delays of the jobs submitted in it. Job counts, preemptions, failures, lost work and the
+    utilisation timeline cover the whole run.
+    """
     w = twin.workload
     n = len(w)
     start_s = float(w.submit_s[0]) if n else 0.0
-    window = max(end_s - start_s, 0.0)
+    end_s = max(end_s, start_s)
+    run_s = end_s - start_s
+    cut = window_start_s(twin, warmup, start_s, end_s)
+    window = end_s - cut
     fleet_gpus = twin.fleet.total_gpus()
     status = np.array(twin.status, dtype=np.int64)
     submit = w.submit_s
     first = np.array(twin.first_start)
     end = np.array(twin.end_s)
     gpus = w.gpus.astype(np.float64)
-    started = ~np.isnan(first)
-    done = status == SUCCEEDED
+    in_window = submit >= cut
+    started = ~np.isnan(first) & in_window
+    done_all = status == SUCCEEDED
+    done = done_all & in_window
     queue = first - submit
     jct = end - submit
-    timeline = build_timeline(twin, start_s, max(end_s, start_s), bins)
+    timeline = build_timeline(twin, start_s, end_s, bins)
+    measured = timeline if cut == start_s else build_timeline(twin, cut, end_s, 1)
 
-    gpu_s = np.array(twin.gpu_s)
+    gpu_s = np.array(twin.gpu_s) if cut == start_s else gpu_seconds_from(twin, cut)
     wait = np.array(twin.wait_s)
     lost = np.array(twin.lost_gpu_s)
-    totals = gpu_seconds_by_key(w, twin.gpu_s)
+    totals = gpu_seconds_by_key(w, gpu_s.tolist())
     revenue = rate_totals(totals, prices)
     capacity_s = fleet_gpus * window
     by_tier: dict[str, dict[str, Any]] = {}
@@ -123,16 +138,17 @@ def summarise(
         hours[tier.value] = float(math.fsum(gpu_s[mask])) / 3600.0
         by_tier[tier.value] = {
             "jobs": int(mask.sum()),
-            "jobs_completed": int((mask & done).sum()),
+            "jobs_completed": int((mask & done_all).sum()),
             "queue_s": _stats(queue[mask & started]),
             "jct_s": _stats(jct[mask & done]),
             "preemptions": int(np.array(twin.preempted)[mask].sum()),
             "lost_gpu_hours": float(lost[mask].sum()) / 3600.0,
         }
         if tier is Tier.INTERNAL:
-            internal_wait_gpu_h = float(np.dot(wait[mask], gpus[mask])) / 3600.0
+            waiting = mask & in_window
+            internal_wait_gpu_h = float(np.dot(wait[waiting], gpus[waiting])) / 3600.0
             for g, name in enumerate(w.gpu_types):
-                sel = mask & (w.gpu_type == g)
+                sel = waiting & (w.gpu_type == g)
                 seconds = float(np.dot(wait[sel], gpus[sel]))
                 if seconds:
                     internal_value += gpu_seconds_amount(seconds, prices.price(name, tier))
@@ -142,10 +158,10 @@ def summarise(
     external_used = sum(hours[t.value] for t in EXTERNAL) * 3600.0
     power = {
         name: {
-            "mean_it_mw": float(timeline.mean_kw_by_site[s]) / 1000.0,
+            "mean_it_mw": float(measured.mean_kw_by_site[s]) / 1000.0,
             "peak_it_mw": float(timeline.peak_kw_by_site[s]) / 1000.0,
             "cap_it_mw": twin.fleet.sites[s].it_power_mw,
-            "mean_facility_mw": float(timeline.mean_kw_by_site[s])
+            "mean_facility_mw": float(measured.mean_kw_by_site[s])
             * twin.fleet.sites[s].pue
             / 1000.0,
         }
@@ -153,7 +169,7 @@ def summarise(
     }
     summary: dict[str, Any] = {
         "jobs": n,
-        "jobs_completed": int(done.sum()),
+        "jobs_completed": int(done_all.sum()),
         "jobs_failed": int((status == FAILED).sum()),
         "jobs_cancelled": int((status == CANCELLED).sum()),
         "jobs_rejected": int((status == REJECTED).sum()),
@@ -175,10 +191,16 @@ def summarise(
         "lost_gpu_hours": float(lost.sum()) / 3600.0,
         "by_tier": by_tier,
         "power_by_site": power,
-        "energy_it_mwh": float(timeline.mean_kw_by_site.sum()) * window / 3600.0 / 1000.0,
+        "energy_it_mwh": float(measured.mean_kw_by_site.sum()) * window / 3600.0 / 1000.0,
         "fleet_gpus": fleet_gpus,
         "peak_allocated_gpus": timeline.peak_gpus,
-        "sim_days": window / 86400.0,
+        "sim_days": run_s / 86400.0,
+        "warmup_s": cut - start_s,
+        "measured_s": window,
+        "external_gpu_hours": external_used / 3600.0,
+        "external_revenue_usd": _usd(sum((revenue[t] for t in EXTERNAL), ZERO)),
+        "internal_gpu_hours": hours[Tier.INTERNAL.value],
+        **internal_wheel(twin, cut, end_s),
         "events": twin.engine.events_run,
         "scheduling_passes": twin.passes,
         "sim_wall_s": wall_s,

@@ -18,7 +18,7 @@ from gigawatt.core.fleet import FleetSpec
 from gigawatt.core.tiers import Tier
 from gigawatt.scheduling.model import Ordering, SchedulingPolicy
 from gigawatt.scheduling.scheduler import Scheduler
-from gigawatt.sim.fleets import choose_fleet, fleet_gpu_type
+from gigawatt.sim.fleets import choose_fleet, fleet_gpu_type, fleet_summary
 from gigawatt.sim.generator import generate
 from gigawatt.sim.metrics import SimResult, summarise
 from gigawatt.sim.traces import (
@@ -31,6 +31,7 @@ from gigawatt.sim.traces import (
     load_philly,
 )
 from gigawatt.sim.twin import Twin
+from gigawatt.sim.window import Warmup, parse_warmup
 from gigawatt.sim.workload import Workload, merge
 from gigawatt.sim.workload_file import load_workload
 
@@ -55,6 +56,10 @@ class SimOptions:
     seed: int = 0
     tier_mix: Mapping[Tier, float] | None = None
     demand_scale: float = 1.0
+    #: ``auto``, ``none`` or seconds: see :mod:`gigawatt.sim.window`.
+    warmup: Warmup = "auto"
+    #: At most this many GPUs run external tiers (the scheduler's cap); None = no cap.
+    external_cap_gpus: int | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -66,6 +71,17 @@ class SimOptions:
             raise InvalidInput(f"must be > 0, got {self.days}", "days")
         if self.gpus is not None and self.gpus < 1:
             raise InvalidInput(f"must be a positive number of GPUs, got {self.gpus}", "gpus")
+        object.__setattr__(self, "warmup", parse_warmup(self.warmup))
+        if self.external_cap_gpus is not None and self.external_cap_gpus < 0:
+            raise InvalidInput(f"must be >= 0, got {self.external_cap_gpus}", "external_cap_gpus")
+        if isinstance(self.warmup, float) and self.days and self.warmup >= self.days * _DAY:
+            raise InvalidInput(
+                f"{self.warmup:g} s is not shorter than the run ({self.days * _DAY:g} s)", "warmup"
+            )
+
+    def scheduling_policy(self) -> SchedulingPolicy:
+        """The live scheduler's policy these options ask for (ordering, external cap)."""
+        return SchedulingPolicy(ordering=self.policy, external_cap_gpus=self.external_cap_gpus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +91,8 @@ class Prepared:
     fleet: FleetSpec
     workload: Workload
     horizon_s: float | None
+    #: The fleet came from a fleet file: its sites' IT MW describe its power.
+    power_from_sites: bool = False
 
 
 def _trace_workload(options: SimOptions, fleet: FleetSpec, catalogue: Catalogue) -> Workload:
@@ -131,7 +149,7 @@ def prepare(options: SimOptions, catalogue: Catalogue) -> Prepared:
         horizon = (options.days or spec.days) * _DAY
     if len(w) == 0:
         raise InvalidInput("the workload has no jobs")
-    return Prepared(fleet, w, horizon)
+    return Prepared(fleet, w, horizon, power_from_sites=options.fleet is not None)
 
 
 def simulate(
@@ -142,8 +160,10 @@ def simulate(
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
     extra: Mapping[str, object] | None = None,
+    warmup: Warmup = "auto",
 ) -> SimResult:
-    """Run the twin with the live scheduler and summarise (wall time includes both)."""
+    """Run the twin with the live scheduler and summarise (wall time includes both); the
+    figures cover the window after ``warmup`` (:mod:`gigawatt.sim.window`)."""
     started = time.perf_counter()
     scheduler = Scheduler.for_fleet(prepared.fleet, catalogue, policy)
     twin = Twin(prepared.workload, prepared.fleet, catalogue, scheduler, seed=seed)
@@ -153,9 +173,15 @@ def simulate(
         "policy": policy.ordering.value,
         "seed": seed,
         "workload": prepared.workload.name,
+        "warmup": warmup,
+        "external_cap_gpus": policy.external_cap_gpus,
+        "fleet": fleet_summary(
+            prepared.fleet, catalogue, power_from_sites=prepared.power_from_sites
+        ),
     }
     info.update(extra or {})
-    return summarise(twin, end, PriceBook.from_catalogue(catalogue), wall_s=wall, extra=info)
+    prices = PriceBook.from_catalogue(catalogue)
+    return summarise(twin, end, prices, wall_s=wall, extra=info, warmup=warmup)
 
 
 def run(
@@ -165,5 +191,11 @@ def run(
 ) -> SimResult:
     """:func:`prepare` then :func:`simulate` with the options' policy and seed."""
     prepared = prepare(options, catalogue)
-    policy = SchedulingPolicy(ordering=options.policy)
-    return simulate(prepared, catalogue, policy, seed=options.seed, progress=progress)
+    return simulate(
+        prepared,
+        catalogue,
+        options.scheduling_policy(),
+        seed=options.seed,
+        progress=progress,
+        warmup=options.warmup,
+    )

@@ -8,6 +8,11 @@
       - {name: sjf, policy: sjf}
       - {name: priority, policy: priority}
 
+or a sweep over the external cap (one scenario per value, named ``external_cap_gpus=N``)::
+
+    base: {workload: sell-or-keep.yaml, gpus: 2000}
+    sweep: {external_cap_gpus: [0, 500, 1000, 1500, 2000]}
+
 Each scenario is ``base`` updated with its own options (the names of ``gigawatt simulate``'s
 options, with underscores); paths are relative to the sweep file. Every scenario runs in its
 own process (``ProcessPoolExecutor``), so a sweep of N scenarios takes about as long as its
@@ -20,10 +25,10 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gigawatt.core.catalogue import default_catalogue
 from gigawatt.core.errors import InvalidInput
@@ -54,15 +59,54 @@ class ScenarioOptions(BaseModel):
     seed: int | None = Field(default=None, ge=0)
     tier_mix: dict[Tier, float] | None = None
     demand_scale: float | None = Field(default=None, gt=0)
+    warmup: Literal["auto", "none"] | Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = (
+        None
+    )
+    external_cap_gpus: int | None = Field(default=None, ge=0)
+
+
+class SweepAxes(BaseModel):
+    """``sweep:``: values to run every scenario at (one scenario per value)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    external_cap_gpus: tuple[Annotated[int, Field(ge=0)], ...] = Field(
+        min_length=1, max_length=1000
+    )
 
 
 class SweepSpec(BaseModel):
-    """A sweep file."""
+    """A sweep file: ``scenarios``, ``sweep`` (axes) or both (each scenario at each value)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     base: ScenarioOptions = ScenarioOptions()
-    scenarios: tuple[ScenarioOptions, ...] = Field(min_length=1, max_length=1000)
+    scenarios: tuple[ScenarioOptions, ...] = Field(default=(), max_length=1000)
+    sweep: SweepAxes | None = None
+
+    @model_validator(mode="after")
+    def _some_scenario(self) -> SweepSpec:
+        if not self.scenarios and self.sweep is None:
+            raise ValueError("give 'scenarios', a 'sweep' over external_cap_gpus, or both")
+        total = max(len(self.scenarios), 1) * (
+            len(self.sweep.external_cap_gpus) if self.sweep else 1
+        )
+        if total > 1000:
+            raise ValueError(f"{total} scenarios; at most 1000")
+        return self
+
+    def expanded(self) -> tuple[ScenarioOptions, ...]:
+        """The scenarios to run: each listed scenario (or one empty one) at each swept value."""
+        if self.sweep is None:
+            return self.scenarios
+        out: list[ScenarioOptions] = []
+        for k, scenario in enumerate(self.scenarios or (ScenarioOptions(),)):
+            for cap in self.sweep.external_cap_gpus:
+                label = f"external_cap_gpus={cap}"
+                if self.scenarios:
+                    label = f"{scenario.name or f'scenario-{k + 1}'}/{label}"
+                out.append(scenario.model_copy(update={"name": label, "external_cap_gpus": cap}))
+        return tuple(out)
 
 
 def load_sweep(path: Path | str) -> SweepSpec:
@@ -78,7 +122,8 @@ def load_sweep(path: Path | str) -> SweepSpec:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        raise InvalidInput(f"{loc}: {first['msg']}", str(path)) from exc
+        where = f"{loc}: " if loc else ""
+        raise InvalidInput(f"{where}{first['msg']}", str(path)) from exc
 
 
 def scenario_options(
@@ -86,7 +131,7 @@ def scenario_options(
 ) -> list[tuple[str, SimOptions]]:
     """``(name, options)`` per scenario: ``defaults`` < ``base`` < the scenario."""
     out: list[tuple[str, SimOptions]] = []
-    for k, scenario in enumerate(spec.scenarios):
+    for k, scenario in enumerate(spec.expanded()):
         values: dict[str, Any] = dict(defaults or {})
         for layer in (spec.base, scenario):
             for key, value in layer.model_dump(exclude_none=True).items():
