@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from gigawatt.api.errors import BodyLimit, install_error_handlers
-from gigawatt.api.routers import billing, jobs, system, tenants
+from gigawatt.api.routers import billing, jobs, keys, system, tenants
 from gigawatt.api.schemas import ErrorOut
 from gigawatt.console import install_console, worth_router
 from gigawatt.services.auth import authenticate
@@ -72,7 +72,7 @@ def create_app(
     app.state.platform = platform
     app.state.metrics_registry = registry_for(platform)
     install_error_handlers(app)
-    for module in (system, tenants, jobs, billing):
+    for module in (system, tenants, keys, jobs, billing):
         app.include_router(module.router)
     app.include_router(worth_router.router)
     install_console(app)

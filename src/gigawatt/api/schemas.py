@@ -58,8 +58,28 @@ class TenantIn(_In):
     kind: Literal["internal", "external"]
 
 
+MODEL_ID = r"^[A-Za-z0-9][\w.:/@-]*$"
+KEY_NAME = r"^[A-Za-z0-9 _.:@+-]{0,64}$"
+ModelId = Annotated[str, Field(min_length=1, max_length=128, pattern=MODEL_ID)]
+
+
 class KeyIn(_In):
-    """``POST /v1/tenants/{id}/keys`` (the body is optional)."""
+    """``POST /v1/tenants/{id}/keys`` (the body is optional): a name, an expiry (``ttl_s``
+    from now, or ``expires_at``), and the inference models the key may call (``scopes``;
+    default: all)."""
+
+    name: str = Field(default="", pattern=KEY_NAME, description="a label (max 64)")
+    expires_at: float | None = Field(default=None, ge=0, le=1e11)
+    ttl_s: StrictInt | None = Field(default=None, ge=1, le=10 * 366 * 24 * 3600)
+    scopes: list[ModelId] | None = Field(default=None, min_length=1, max_length=256)
+
+
+class KeyCreateIn(KeyIn):
+    """``POST /v1/keys``: a key of ``tenant_id`` (a tenant's key: its own tenant by default),
+    or another admin key (``admin``, admin only)."""
+
+    tenant_id: str | None = Field(default=None, max_length=64)
+    admin: bool = False
 
 
 class ReservationIn(_In):
@@ -112,7 +132,27 @@ class KeyOut(BaseModel):
     id: str
     tenant_id: str | None
     key: str
+    prefix: str
+    name: str
+    is_admin: bool
     created_at: float
+    expires_at: float | None
+    scopes: list[str] | None
+
+
+class KeyItemOut(BaseModel):
+    """A key as listed: never its secret or hash."""
+
+    id: str
+    tenant_id: str | None
+    prefix: str
+    name: str
+    is_admin: bool
+    created_at: float
+    last_used_at: float | None
+    expires_at: float | None
+    scopes: list[str] | None
+    revoked_at: float | None
 
 
 class ReservationOut(BaseModel):

@@ -62,3 +62,10 @@ class Unschedulable(GigawattError):
 
     code = "unschedulable"
     http_status = 422
+
+
+class InvalidCursor(GigawattError):
+    """A pagination cursor that this server did not hand out (or for another listing)."""
+
+    code = "invalid_cursor"
+    http_status = 400

@@ -4,6 +4,9 @@ A key looks like ``gw_<key id>_<secret>``. Only ``sha256(key)`` is stored, under
 so a lookup is one primary-key read followed by a constant-time comparison of hashes. The
 admin key comes from ``GIGAWATT_ADMIN_KEY`` (never stored) or is generated on first start,
 printed once and stored hashed like any other key.
+
+A revoked or expired key is refused at once. ``last_used_at`` is written at most once per
+:data:`LAST_USED_EVERY_S` per key, not on every request.
 """
 
 from __future__ import annotations
@@ -18,10 +21,15 @@ from sqlalchemy.exc import IntegrityError
 from gigawatt.core.errors import Unauthorized
 from gigawatt.services.platform import Platform
 from gigawatt.store.db import transaction
+from gigawatt.store.models import ApiKeyModel
+from gigawatt.store.repositories import keys as keys_repo
 from gigawatt.store.repositories import tenants as repo
+from gigawatt.store.repositories.ids import looks_like_id
 
 ADMIN_KEY_ID = "admin"
 _PREFIX = "gw"
+#: ``last_used_at`` is refreshed when older than this (seconds).
+LAST_USED_EVERY_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +40,26 @@ class Principal:
     tenant_id: str | None = None
     tenant_kind: str | None = None
     key_id: str | None = None
+    #: Inference models the key may call (None: all).
+    scopes: tuple[str, ...] | None = None
+    #: When the key stops working (None: never).
+    expires_at: float | None = None
+
+    def may_call(self, model: str) -> bool:
+        """Whether the key's scopes allow calling inference ``model``."""
+        return self.scopes is None or model in self.scopes
 
 
 ADMIN = Principal(is_admin=True, key_id=ADMIN_KEY_ID)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyOptions:
+    """Optional properties of a new key."""
+
+    name: str = ""
+    expires_at: float | None = None
+    scopes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +70,8 @@ class IssuedKey:
     key: str
     tenant_id: str | None
     created_at: float
+    is_admin: bool = False
+    options: KeyOptions = KeyOptions()
 
 
 def hash_key(key: str) -> str:
@@ -63,15 +90,40 @@ def _key_id_of(key: str) -> str | None:
     return parts[1]
 
 
-def issue_key(platform: Platform, tenant_id: str) -> IssuedKey:
-    """Create a key for ``tenant_id`` (which must exist)."""
+def key_prefix(key_id: str) -> str:
+    """The public start of every key with this id (``gw_<id>``): safe to show and log."""
+    return f"{_PREFIX}_{key_id}"
+
+
+def issue_key(
+    platform: Platform,
+    tenant_id: str | None,
+    options: KeyOptions | None = None,
+    *,
+    is_admin: bool = False,
+) -> IssuedKey:
+    """Create a key for ``tenant_id`` (which must exist), or an admin key (``is_admin``,
+    ``tenant_id`` None): several admin keys let the admin key rotate without downtime."""
+    opts = options or KeyOptions()
     now = platform.clock.now()
     key_id = secrets.token_hex(8)
     key = _generate(key_id)
+    scopes = None if opts.scopes is None else list(opts.scopes)
     with transaction(platform.sessions) as s:
-        repo.get_tenant(s, tenant_id)
-        repo.add_key(s, key_id, hash_key(key), tenant_id, False, now)
-    return IssuedKey(key_id, key, tenant_id, now)
+        if tenant_id is not None:
+            repo.get_tenant(s, tenant_id)
+        repo.add_key(
+            s,
+            key_id,
+            hash_key(key),
+            tenant_id,
+            is_admin,
+            now,
+            name=opts.name,
+            expires_at=opts.expires_at,
+            scopes=scopes,
+        )
+    return IssuedKey(key_id, key, tenant_id, now, is_admin, opts)
 
 
 def ensure_admin_key(platform: Platform) -> str | None:
@@ -104,12 +156,21 @@ def authenticate(platform: Platform, authorization: str | None) -> Principal:
     if env_key and hmac.compare_digest(digest, hash_key(env_key)):
         return ADMIN
     key_id = _key_id_of(key)
-    if key_id is not None:
-        with transaction(platform.sessions) as s:
-            row = repo.find_key(s, key_id)
-            if row is not None and hmac.compare_digest(digest, row.key_hash):
-                if row.is_admin:
-                    return ADMIN
-                tenant = repo.get_tenant(s, row.tenant_id or "")
-                return Principal(False, tenant.id, tenant.kind, row.id)
-    raise Unauthorized("invalid API key")
+    if key_id is None:
+        raise Unauthorized("invalid API key")
+    now = platform.clock.now()
+    with transaction(platform.sessions) as s:
+        row = s.get(ApiKeyModel, key_id) if looks_like_id(key_id) else None
+        if row is None or not hmac.compare_digest(digest, row.key_hash):
+            raise Unauthorized("invalid API key")
+        if row.revoked_at is not None:
+            raise Unauthorized("this API key was revoked")
+        if row.expires_at is not None and now >= row.expires_at:
+            raise Unauthorized("this API key has expired")
+        if row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY_S:
+            keys_repo.touch(s, row.id, now, LAST_USED_EVERY_S)
+        scopes = None if row.scopes is None else tuple(str(m) for m in row.scopes)
+        if row.is_admin:
+            return Principal(True, None, None, row.id, None, row.expires_at)
+        tenant = repo.get_tenant(s, row.tenant_id or "")
+        return Principal(False, tenant.id, tenant.kind, row.id, scopes, row.expires_at)

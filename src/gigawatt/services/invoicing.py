@@ -10,6 +10,7 @@ arrives later in the period goes on the tenant's next invoice for it (``sequence
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -24,7 +25,8 @@ from gigawatt.services.auth import Principal
 from gigawatt.services.platform import Platform
 from gigawatt.services.views import UsageView, usage_view
 from gigawatt.store.db import transaction
-from gigawatt.store.models import InvoiceModel
+from gigawatt.store.models import InvoiceLineModel, InvoiceModel
+from gigawatt.store.pagination import Page
 from gigawatt.store.repositories import attempts as attempts_repo
 from gigawatt.store.repositories import invoices as repo
 from gigawatt.store.repositories import lease as lease_repo
@@ -90,20 +92,7 @@ def list_usage(
         return [usage_view(r) for r in rows]
 
 
-def _view(session: Session, row: InvoiceModel) -> InvoiceView:
-    lines = tuple(
-        LineView(
-            line.kind,
-            line.description,
-            line.gpu_type,
-            line.tier,
-            line.model,
-            line.quantity,
-            line.unit,
-            line.amount_usd,
-        )
-        for line in repo.invoice_lines(session, row.id)
-    )
+def _view(row: InvoiceModel, lines: Sequence[InvoiceLineModel]) -> InvoiceView:
     return InvoiceView(
         row.id,
         row.tenant_id,
@@ -114,8 +103,26 @@ def _view(session: Session, row: InvoiceModel) -> InvoiceView:
         row.subtotal_usd,
         row.credits_usd,
         row.total_usd,
-        lines,
+        tuple(
+            LineView(
+                line.kind,
+                line.description,
+                line.gpu_type,
+                line.tier,
+                line.model,
+                line.quantity,
+                line.unit,
+                line.amount_usd,
+            )
+            for line in lines
+        ),
     )
+
+
+def _views(session: Session, rows: Sequence[InvoiceModel]) -> list[InvoiceView]:
+    """Views of invoices with their lines, read in one query (no query per invoice)."""
+    lines = repo.lines_of(session, [r.id for r in rows])
+    return [_view(r, lines[r.id]) for r in rows]
 
 
 def list_invoices(
@@ -128,15 +135,30 @@ def list_invoices(
     if period is not None:
         parse_period(period)
     with transaction(platform.sessions) as s:
-        rows = repo.list_invoices(s, _scope(principal, tenant_id), period)
-        return [_view(s, r) for r in rows]
+        return _views(s, repo.list_invoices(s, _scope(principal, tenant_id), period))
+
+
+def list_invoices_page(
+    platform: Platform,
+    principal: Principal,
+    tenant_id: str | None = None,
+    period: str | None = None,
+    limit: int = 1000,
+    cursor: str | None = None,
+) -> Page[InvoiceView]:
+    """One page of the caller's invoices, newest period first (admin: all, or one tenant's)."""
+    if period is not None:
+        parse_period(period)
+    with transaction(platform.sessions) as s:
+        page = repo.page_invoices(s, _scope(principal, tenant_id), period, limit, cursor)
+        return Page(_views(s, page.items), page.next_cursor)
 
 
 def get_invoice(platform: Platform, principal: Principal, invoice_id: str) -> InvoiceView:
     """One invoice of the caller (admin: any); another tenant's is :class:`NotFound`."""
     with transaction(platform.sessions) as s:
         row = repo.get_invoice(s, invoice_id, None if principal.is_admin else principal.tenant_id)
-        return _view(s, row)
+        return _views(s, [row])[0]
 
 
 def close_period(platform: Platform, period: str | None = None) -> CloseResult:
@@ -180,5 +202,5 @@ def close_period(platform: Platform, period: str | None = None) -> CloseResult:
             stored = repo.insert_invoice(s, invoice, usage_ids, credit_ids, "closed", now)
             billing_hooks.mark_invoiced(s, [i for i, _ in tokens.get(tenant_id, [])], stored.id)
             created.append(stored.id)
-        views = tuple(_view(s, r) for r in repo.list_invoices(s, None, name))
+        views = tuple(_views(s, repo.list_invoices(s, None, name)))
     return CloseResult(name, tuple(created), views)

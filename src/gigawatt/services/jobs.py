@@ -17,6 +17,7 @@ from gigawatt.services.tenants import policy_of
 from gigawatt.services.views import JobView, job_view
 from gigawatt.store.db import transaction
 from gigawatt.store.models import AttemptModel, JobModel
+from gigawatt.store.pagination import Page
 from gigawatt.store.repositories import attempts as attempts_repo
 from gigawatt.store.repositories import jobs as repo
 from gigawatt.store.repositories import tenants as tenants_repo
@@ -130,6 +131,24 @@ def list_jobs(
         rows = repo.list_jobs(s, scope, status, limit)
         attempts = _attempts_by_job(s, [r.id for r in rows])
         return [job_view(r, attempts[r.id]) for r in rows]
+
+
+def list_jobs_page(
+    platform: Platform,
+    principal: Principal,
+    status: JobStatus | None = None,
+    tenant_id: str | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> Page[JobView]:
+    """One page of the caller's jobs, newest first (admin: all, or one tenant's)."""
+    scope = _scope(principal) if not principal.is_admin else tenant_id
+    with transaction(platform.sessions) as s:
+        if principal.is_admin and tenant_id is not None:
+            tenants_repo.get_tenant(s, tenant_id)
+        page = repo.page_jobs(s, scope, status, limit, cursor)
+        attempts = _attempts_by_job(s, [r.id for r in page.items])
+        return page.map(lambda r: job_view(r, attempts[r.id]))
 
 
 def cancel(platform: Platform, principal: Principal, job_id: str) -> JobView:

@@ -6,7 +6,9 @@ Invariants enforced by the database itself:
   most one attempt, whatever the number of server processes;
 - ``usage_records.idempotency_key`` and ``ledger_transactions.idempotency_key`` are unique:
   nothing is billed twice;
-- ``invoices`` are unique per ``(tenant_id, period, sequence)``.
+- ``invoices`` are unique per ``(tenant_id, period, sequence)``;
+- ``idempotency_keys`` has primary key ``(scope, key)``: one request per client key and
+  tenant, whatever the number of server processes racing on it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -56,7 +59,11 @@ class TenantModel(Base):
 
 
 class ApiKeyModel(Base):
-    """An API key: only its SHA-256 hash is kept; ``id`` is the public lookup prefix."""
+    """An API key: only its SHA-256 hash is kept; ``id`` is the public lookup prefix.
+
+    ``scopes`` lists the inference models the key may call (None: every model);
+    ``last_used_at`` is refreshed at most once a minute, not on every request.
+    """
 
     __tablename__ = "api_keys"
 
@@ -66,6 +73,10 @@ class ApiKeyModel(Base):
     key_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[float] = mapped_column(Double)
     revoked_at: Mapped[float | None] = mapped_column(Double)
+    name: Mapped[str] = mapped_column(String(64), default="")
+    expires_at: Mapped[float | None] = mapped_column(Double)
+    last_used_at: Mapped[float | None] = mapped_column(Double)
+    scopes: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class ReservationModel(Base):
@@ -261,3 +272,23 @@ class ControlLeaseModel(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     holder: Mapped[str | None] = mapped_column(String(200))
     expires_at: Mapped[float] = mapped_column(Double, default=0.0)
+
+
+class IdempotencyKeyModel(Base):
+    """The first request sent with an ``Idempotency-Key`` and, once answered, its response.
+
+    ``scope`` is the caller's tenant id (``admin`` for admin keys), so two tenants' keys never
+    collide. ``status_code`` is None while the first request is still being served.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    #: SHA-256 of method, path and (canonical JSON) body of the first request.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    content_type: Mapped[str | None] = mapped_column(String(128))
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Double, index=True)
+    completed_at: Mapped[float | None] = mapped_column(Double)

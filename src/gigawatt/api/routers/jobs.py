@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from gigawatt.api.deps import CallerDep, PlatformDep
+from gigawatt.api.paging import CursorQ, set_next_cursor
 from gigawatt.api.schemas import JobIn, JobOut, LogsOut
 from gigawatt.core.tiers import JobStatus
 from gigawatt.services import jobs
@@ -41,14 +42,18 @@ def submit_job(body: JobIn, platform: PlatformDep, caller: CallerDep) -> JobOut:
 def list_jobs(
     platform: PlatformDep,
     caller: CallerDep,
+    response: Response,
     status: JobStatus | None = None,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
     tenant: Annotated[str | None, Query(max_length=64, description="alias of tenant_id")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: CursorQ = None,
 ) -> list[JobOut]:
-    """The caller's jobs, newest first (admin: every tenant's, or ``tenant_id``'s)."""
-    views = jobs.list_jobs(platform, caller, status, tenant_id or tenant, limit)
-    return [job_out(v) for v in views]
+    """The caller's jobs, newest first (admin: every tenant's, or ``tenant_id``'s). More
+    pages: pass the ``X-Next-Cursor`` response header back as ``cursor``."""
+    page = jobs.list_jobs_page(platform, caller, status, tenant_id or tenant, limit, cursor)
+    set_next_cursor(response, page.next_cursor)
+    return [job_out(v) for v in page.items]
 
 
 @router.get("/{job_id}", response_model=JobOut)

@@ -7,8 +7,9 @@ from dataclasses import asdict
 from fastapi import APIRouter, Body, Response
 
 from gigawatt.api.deps import AdminDep, PlatformDep
+from gigawatt.api.routers.keys import issued_out
 from gigawatt.api.schemas import KeyIn, KeyOut, ReservationIn, ReservationOut, TenantIn, TenantOut
-from gigawatt.services import auth, tenants
+from gigawatt.services import auth, keys, tenants
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 
@@ -36,13 +37,12 @@ def create_key(
     tenant_id: str,
     platform: PlatformDep,
     _admin: AdminDep,
-    _body: KeyIn | None = Body(default=None),
+    body: KeyIn | None = Body(default=None),
 ) -> KeyOut:
     """A new API key for the tenant. The key is in this response only; store it."""
-    issued = auth.issue_key(platform, tenant_id)
-    return KeyOut(
-        id=issued.key_id, tenant_id=issued.tenant_id, key=issued.key, created_at=issued.created_at
-    )
+    spec = body or KeyIn()
+    opts = keys.options(platform, spec.name, spec.expires_at, spec.ttl_s, spec.scopes)
+    return issued_out(auth.issue_key(platform, tenant_id, opts))
 
 
 @router.post("/{tenant_id}/reservations", status_code=201, response_model=ReservationOut)

@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session
 from gigawatt.billing.invoices import Invoice
 from gigawatt.core.errors import NotFound
 from gigawatt.store.models import CreditModel, InvoiceLineModel, InvoiceModel, UsageRecordModel
+from gigawatt.store.pagination import Page, SortKey, paginate
 from gigawatt.store.repositories.ids import looks_like_id, new_id
+
+#: Newest period first, then by tenant and sequence (unique together: a total order).
+INVOICE_ORDER = (
+    SortKey(InvoiceModel.period, str, descending=True),
+    SortKey(InvoiceModel.tenant_id, str),
+    SortKey(InvoiceModel.sequence, int),
+)
 
 
 def uninvoiced_usage(session: Session, period: str) -> Sequence[UsageRecordModel]:
@@ -103,6 +111,43 @@ def list_invoices(
     if period is not None:
         query = query.where(InvoiceModel.period == period)
     return session.scalars(query).all()
+
+
+def page_invoices(
+    session: Session,
+    tenant_id: str | None,
+    period: str | None,
+    limit: int,
+    cursor: str | None = None,
+) -> Page[InvoiceModel]:
+    """One page of invoices in the order of :func:`list_invoices`."""
+    if tenant_id is not None and not looks_like_id(tenant_id):
+        return Page([], None)
+    query = select(InvoiceModel)
+    if tenant_id is not None:
+        query = query.where(InvoiceModel.tenant_id == tenant_id)
+    if period is not None:
+        query = query.where(InvoiceModel.period == period)
+    return paginate(
+        session,
+        query,
+        "invoices",
+        INVOICE_ORDER,
+        lambda r: (r.period, r.tenant_id, r.sequence),
+        limit,
+        cursor,
+    )
+
+
+def lines_of(session: Session, invoice_ids: Sequence[str]) -> dict[str, list[InvoiceLineModel]]:
+    """Lines of several invoices in one query, each invoice's in order."""
+    out: dict[str, list[InvoiceLineModel]] = {i: [] for i in invoice_ids}
+    if invoice_ids:
+        query = select(InvoiceLineModel).where(InvoiceLineModel.invoice_id.in_(list(invoice_ids)))
+        query = query.order_by(InvoiceLineModel.invoice_id, InvoiceLineModel.position)
+        for line in session.scalars(query):
+            out[line.invoice_id].append(line)
+    return out
 
 
 def get_invoice(session: Session, invoice_id: str, tenant_id: str | None = None) -> InvoiceModel:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from gigawatt.core.errors import Conflict, NotFound
 from gigawatt.core.tiers import JobStatus
 from gigawatt.store.models import JobModel
+from gigawatt.store.pagination import Page, SortKey, paginate
 from gigawatt.store.repositories.ids import looks_like_id
 
 Q, S, R, P = JobStatus.QUEUED, JobStatus.STARTING, JobStatus.RUNNING, JobStatus.PREEMPTED
@@ -62,6 +63,33 @@ def list_jobs(
     if status is not None:
         query = query.where(JobModel.status == status.value)
     return session.scalars(query).all()
+
+
+#: Newest first; ``id`` breaks ties so the order is total and stable.
+JOB_ORDER = (
+    SortKey(JobModel.submitted_at, float, descending=True),
+    SortKey(JobModel.id, str, descending=True),
+)
+
+
+def page_jobs(
+    session: Session,
+    tenant_id: str | None,
+    status: JobStatus | None,
+    limit: int,
+    cursor: str | None = None,
+) -> Page[JobModel]:
+    """One page of jobs, newest first, optionally of one tenant and one status."""
+    if tenant_id is not None and not looks_like_id(tenant_id):
+        return Page([], None)
+    query = select(JobModel)
+    if tenant_id is not None:
+        query = query.where(JobModel.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(JobModel.status == status.value)
+    return paginate(
+        session, query, "jobs", JOB_ORDER, lambda r: (r.submitted_at, r.id), limit, cursor
+    )
 
 
 def queued_jobs(session: Session) -> Sequence[JobModel]:

@@ -40,21 +40,31 @@ def list_tenants(session: Session) -> Sequence[TenantModel]:
 
 
 def add_key(
-    session: Session, key_id: str, key_hash: str, tenant_id: str | None, is_admin: bool, now: float
+    session: Session,
+    key_id: str,
+    key_hash: str,
+    tenant_id: str | None,
+    is_admin: bool,
+    now: float,
+    *,
+    name: str = "",
+    expires_at: float | None = None,
+    scopes: list[str] | None = None,
 ) -> ApiKeyModel:
     """Store a key's id and hash (never the key)."""
     row = ApiKeyModel(
-        id=key_id, tenant_id=tenant_id, is_admin=is_admin, key_hash=key_hash, created_at=now
+        id=key_id,
+        tenant_id=tenant_id,
+        is_admin=is_admin,
+        key_hash=key_hash,
+        created_at=now,
+        name=name,
+        expires_at=expires_at,
+        scopes=scopes,
     )
     session.add(row)
     session.flush()
     return row
-
-
-def find_key(session: Session, key_id: str) -> ApiKeyModel | None:
-    """The live (not revoked) key with this id."""
-    row = session.get(ApiKeyModel, key_id) if looks_like_id(key_id) else None
-    return row if row is not None and row.revoked_at is None else None
 
 
 def has_admin_key(session: Session) -> bool:

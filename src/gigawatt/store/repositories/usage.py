@@ -17,13 +17,19 @@ from gigawatt.billing.ledger import Transaction
 from gigawatt.billing.periods import period_of
 from gigawatt.core.tiers import Tier
 from gigawatt.metering.records import UsageRecord
+from gigawatt.store.inference_models import TokenUsageModel
 from gigawatt.store.models import (
     CreditModel,
     LedgerEntryModel,
     LedgerTransactionModel,
     UsageRecordModel,
 )
+from gigawatt.store.pagination import Scalar, SortKey, after, ordered
 from gigawatt.store.repositories.ids import looks_like_id
+
+#: Usage listings: oldest first, ``id`` breaking ties.
+GPU_ORDER = (SortKey(UsageRecordModel.start_ts, float), SortKey(UsageRecordModel.id, int))
+TOKEN_ORDER = (SortKey(TokenUsageModel.at, float), SortKey(TokenUsageModel.id, int))
 
 
 def add_usage(session: Session, records: Iterable[UsageRecord], now: float) -> list[UsageRecord]:
@@ -96,6 +102,50 @@ def list_usage(
     if period is not None:
         query = query.where(UsageRecordModel.period == period)
     return session.scalars(query.limit(limit)).all()
+
+
+def gpu_usage_after(
+    session: Session,
+    tenant_id: str | None,
+    job_id: str | None,
+    period: str | None,
+    position: Sequence[Scalar] | None,
+    limit: int,
+) -> Sequence[UsageRecordModel]:
+    """Up to ``limit`` usage records after ``position`` (``(start, id)``) in :data:`GPU_ORDER`."""
+    if any(v is not None and not looks_like_id(v) for v in (tenant_id, job_id)):
+        return []
+    query = select(UsageRecordModel)
+    if tenant_id is not None:
+        query = query.where(UsageRecordModel.tenant_id == tenant_id)
+    if job_id is not None:
+        query = query.where(UsageRecordModel.job_id == job_id)
+    if period is not None:
+        query = query.where(UsageRecordModel.period == period)
+    if position is not None:
+        query = query.where(after(GPU_ORDER, position))
+    return session.scalars(ordered(query, GPU_ORDER).limit(limit)).all()
+
+
+def token_usage_after(
+    session: Session,
+    tenant_id: str | None,
+    period: str | None,
+    position: Sequence[Scalar] | None,
+    limit: int,
+) -> Sequence[TokenUsageModel]:
+    """Up to ``limit`` token usage rows after ``position`` (``(at, id)``) in
+    :data:`TOKEN_ORDER`."""
+    if tenant_id is not None and not looks_like_id(tenant_id):
+        return []
+    query = select(TokenUsageModel)
+    if tenant_id is not None:
+        query = query.where(TokenUsageModel.tenant_id == tenant_id)
+    if period is not None:
+        query = query.where(TokenUsageModel.period == period)
+    if position is not None:
+        query = query.where(after(TOKEN_ORDER, position))
+    return session.scalars(ordered(query, TOKEN_ORDER).limit(limit)).all()
 
 
 def attempt_usage(session: Session, job_id: str, attempt: int) -> list[UsageRecord]:
