@@ -21,6 +21,16 @@ jobs_app = typer.Typer(help="Submit and follow training jobs.", no_args_is_help=
 invoices_app = typer.Typer(help="Invoices per tenant and period.", no_args_is_help=True)
 
 JOB_COLUMNS = ("id", "name", "status", "tier", "gpu_type", "gpus", "submitted_at", "reason")
+INVOICE_COLUMNS = (
+    "id",
+    "tenant_id",
+    "period",
+    "sequence",
+    "status",
+    "subtotal_usd",
+    "credits_usd",
+    "total_usd",
+)
 USAGE_COLUMNS = (
     "kind",
     "job_id",
@@ -148,16 +158,7 @@ def invoices_list(fmt: FormatOpt = OutputFormat.TABLE) -> None:
     emit(
         _client().request("GET", "/v1/invoices"),
         fmt,
-        (
-            "id",
-            "tenant_id",
-            "period",
-            "sequence",
-            "status",
-            "subtotal_usd",
-            "credits_usd",
-            "total_usd",
-        ),
+        INVOICE_COLUMNS,
         title="invoices",
     )
 
@@ -177,7 +178,14 @@ def invoices_close(
 ) -> None:
     """Close a billing period and issue its invoices (admin). Closing twice changes nothing."""
     body = {"period": period} if period else {}
-    emit(_client().request("POST", "/v1/invoices/close", json=body), fmt)
+    result = _client().request("POST", "/v1/invoices/close", json=body)
+    if fmt is OutputFormat.JSON or not isinstance(result, dict):
+        emit(result, fmt)
+        return
+    created = set(result.get("created") or ())
+    rows = [{**inv, "new": "yes" if inv.get("id") in created else ""} for inv in result["invoices"]]
+    title = f"period {result.get('period')}: {len(created)} new invoice(s), {len(rows)} in all"
+    emit(rows, fmt, ("new", *INVOICE_COLUMNS), title=title)
 
 
 def register(app: typer.Typer) -> None:

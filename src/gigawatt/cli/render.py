@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -45,6 +44,16 @@ def _cell(value: Any, key: str = "") -> str:
     return str(value)
 
 
+#: Width used when stdout is not a terminal: tables are as wide as their content, never cut.
+PIPED_WIDTH = 100_000
+
+
+def make_console() -> Console:
+    """A terminal keeps its own width; piped output is never wrapped or cut (to 80 columns
+    or any other width), so ``grep`` and ``awk`` see whole rows."""
+    return Console() if sys.stdout.isatty() else Console(width=PIPED_WIDTH)
+
+
 def emit(
     data: Any,
     fmt: OutputFormat,
@@ -56,9 +65,7 @@ def emit(
     ``columns`` chooses and orders the table's columns (those the server did not send are
     skipped); a single object is shown as a field/value table.
     """
-    # Wide enough for ids and times when piped; a terminal keeps its own width.
-    wide = sys.stdout.isatty() or "COLUMNS" in os.environ
-    console = Console() if wide else Console(width=200)
+    console = make_console()
     if fmt is OutputFormat.JSON:
         console.print_json(json.dumps(data, default=str))
         return
