@@ -81,8 +81,8 @@ class SandboxPolicy:
         for tmp in PRIVATE_TMP:
             if Path(tmp).is_dir():
                 args += ["--tmpfs", tmp]
-        for hidden in HIDDEN:
-            args += _hide(Path(hidden))
+        for hidden in sorted({Path(h).resolve() for h in HIDDEN}):
+            args += _hide(hidden)
         for keep in self.python_paths:
             if keep.is_dir() and any(_within(keep, Path(h)) for h in HIDDEN):
                 args += ["--ro-bind", str(keep), str(keep)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -39,11 +40,27 @@ def _data_dir() -> Path:
     return Path(user_data_dir("gigawatt", appauthor=False))
 
 
-def _backend(name: str, state_dir: Path, ray_address: str) -> Backend:
+def _hidden(url: str, data: Path) -> list[Path]:
+    """What sandboxed jobs must not see besides the state directory: the data directory and
+    the SQLite database (its directory, unless that holds code, then the files)."""
+    hidden = [data]
+    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        db = Path(url[len("sqlite:///") :]).resolve()
+        parent = db.parent
+        if parent != Path("/") and not any(Path(p).is_relative_to(parent) for p in sys.path if p):
+            hidden.append(parent)
+        else:
+            hidden += [db, *(db.with_name(db.name + x) for x in ("-wal", "-shm", "-journal"))]
+    return hidden
+
+
+def _backend(
+    name: str, state_dir: Path, ray_address: str, isolation: str, hide: list[Path]
+) -> Backend:
     if name == "local":
         from gigawatt.backends.local import LocalBackend
 
-        return LocalBackend(state_dir)
+        return LocalBackend(state_dir, isolation=isolation, hide=hide)
     if name == "fake":
         from gigawatt.backends.fake import FakeBackend
 
@@ -122,6 +139,14 @@ def serve_command(
         int | None,
         typer.Option("--timeout-graceful-shutdown", min=0, help="seconds to finish requests"),
     ] = None,
+    isolation: Annotated[
+        str,
+        typer.Option(
+            envvar="GIGAWATT_ISOLATION",
+            help="bwrap: sandbox external tenants' jobs (refused when impossible); none: no "
+            "sandbox (warns)",
+        ),
+    ] = "bwrap",
 ) -> None:
     """Run the control plane: HTTP API, scheduler loop, metering and billing."""
     # Heavy imports here, so that other commands start fast.
@@ -156,13 +181,13 @@ def serve_command(
             internal_floor_gpus=internal_floor_gpus,
             external_cap_gpus=external_cap_gpus,
             state_dir=state,
+            crash_point=os.environ.get("GIGAWATT_CRASH_POINT") or None,
         )
         catalogue = default_catalogue()
         spec = load_fleet(fleet, catalogue) if fleet is not None else default_fleet()
         state.mkdir(parents=True, exist_ok=True)
-        platform = open_platform(
-            settings, _backend(backend, state, ray_address), fleet=spec, catalogue=catalogue
-        )
+        jobs = _backend(backend, state, ray_address, isolation, _hidden(url, data))
+        platform = open_platform(settings, jobs, fleet=spec, catalogue=catalogue)
         admin_key = ensure_admin_key(platform)
     except GigawattError as exc:
         sock.close()
@@ -180,6 +205,13 @@ def serve_command(
     if admin_key is not None:
         typer.echo("Admin API key (shown only now; store it safely):")
         typer.echo(f"  export GIGAWATT_API_KEY={admin_key}")
+    isolated = platform.backend.isolation()
+    if isolated == "none":
+        typer.echo(
+            "WARNING: --isolation none: jobs run unsandboxed as this server's user", err=True
+        )
+    elif isolated == "unavailable":
+        typer.echo(f"WARNING: {platform.backend.refusal(True)}", err=True)
     fleet_now = platform.state
     found = f" on {len(fleet_now.nodes)} discovered nodes" if fleet_now.discovered else ""
     shown = f"[{host}]" if ":" in host else host

@@ -10,8 +10,12 @@ A tick (see docs/operations.md):
 3. rebuild a :class:`~gigawatt.scheduling.scheduler.Scheduler` from the database (running
    allocations, queued jobs, reservations), run a pass, write the starts (``starting`` +
    allocation rows, whose primary key forbids double allocation) and the preemptions.
-4. commit; then SIGTERM what must stop, launch what starts, and record each launched
-   attempt as ``running`` with its backend handle.
+4. commit (the launch intent: the attempt is ``starting``, and the backend can find it
+   again by job id and attempt number); then SIGTERM what must stop, launch what starts,
+   and record each launched attempt as ``running`` with its backend handle.
+
+``settings.crash_point`` (tests only) SIGKILLs this process at one named point of the tick
+(:data:`CRASH_POINTS`), so that restart safety can be tested where it is hardest.
 
 Before the lease, every ``settings.fleet_refresh_s`` (and at once after an attempt lost its
 node), the fleet is re-read from the backend when it discovers its nodes (Ray; see
@@ -23,10 +27,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import uuid
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gigawatt.backends.base import Handle, LaunchSpec
@@ -49,15 +55,20 @@ from gigawatt.services.lifecycle import (
     request_stop,
 )
 from gigawatt.services.platform import FleetState, Platform
-from gigawatt.services.reconcile import reconcile
+from gigawatt.services.reconcile import real_end, reconcile, recover_unrecorded
 from gigawatt.services.tenants import policy_of
 from gigawatt.store.db import transaction
-from gigawatt.store.models import AttemptModel, JobModel
+from gigawatt.store.models import AttemptModel, JobModel, TenantModel
 from gigawatt.store.repositories import attempts as attempts_repo
 from gigawatt.store.repositories import jobs as jobs_repo
 from gigawatt.store.repositories import lease as lease_repo
 
 log = logging.getLogger(__name__)
+
+#: Where ``settings.crash_point`` may kill the process: after the tick's changes are made but
+#: before they commit; after the launch intent commits, before the backend starts it; after
+#: the backend started it, before it is recorded; before SIGTERM goes to what must stop.
+CRASH_POINTS = ("tick.before_commit", "launch.before_start", "launch.after_start", "stop.before")
 
 
 def new_holder() -> str:
@@ -125,6 +136,9 @@ class ControlLoop:
             if report.nodes_lost:  # place nothing more on the lost node(s)
                 self.fleet.refresh(force=True)
             self._schedule(s, now, work, report)
+            self._crash("tick.before_commit")
+        if work.terminate:
+            self._crash("stop.before")
         for handle in work.terminate:
             self._safely("terminate", handle)
         for attempt_id, spec in work.launch:
@@ -143,10 +157,10 @@ class ControlLoop:
         alive: list[int] = []
         for attempt, job in attempts_repo.active_attempts(s):
             handle = handle_of(attempt)
-            if handle is None:  # a launch that never got recorded: nothing runs
-                outcome = Outcome("failed", JobStatus.QUEUED, "launch not recorded; requeued")
-                finish_attempt(p, s, attempt, job, now, outcome)
-                continue
+            if handle is None:  # a launch that never got recorded: fence it, adopt what ran
+                handle = recover_unrecorded(p, s, attempt, job)
+                if handle is None:
+                    continue
             if attempt.kill_after is not None and now >= attempt.kill_after and not attempt.killed:
                 self._safely("kill", handle)
                 attempts_repo.update_attempt(s, attempt.id, killed=True)
@@ -158,8 +172,9 @@ class ControlLoop:
             if status is not None:
                 energy = self._energy(handle)
                 code = status.exit_code
+                end = real_end(attempt, status, now) or now
                 finish_attempt(
-                    p, s, attempt, job, now, outcome_of(attempt, job, status), code, energy
+                    p, s, attempt, job, end, outcome_of(attempt, job, status), code, energy
                 )
                 report.ended.append(job.id)
                 if status.reason == NODE_LOST:
@@ -210,6 +225,7 @@ class ControlLoop:
         for attempt, job in running:
             _restore(sched, fleet, attempt, job)
         queued = {job.id: job for job in jobs_repo.queued_jobs(s)}
+        kinds: dict[str, str] | None = None
         for job in list(queued.values()):
             try:
                 sched.submit(job_request(job))
@@ -240,6 +256,10 @@ class ControlLoop:
                 jobs_repo.transition(s, job.id, JobStatus.STARTING, now, reason="")
             except Conflict:
                 continue  # cancelled meanwhile
+            if kinds is None:
+                kinds = {
+                    str(i): str(k) for i, k in s.execute(select(TenantModel.id, TenantModel.kind))
+                }
             indices = sched.gpu_indices(job.id)
             sites = {node: fleet.nodes[node].site for node, _ in start.placement}
             attempt = attempts_repo.create_attempt(s, job, start.placement, indices, sites, now)
@@ -255,6 +275,8 @@ class ControlLoop:
                 gpu_indices=indices,
                 gpu_type=job.gpu_type,
                 max_runtime_s=None if job.max_runtime_s is None else float(job.max_runtime_s),
+                tenant_id=job.tenant_id,
+                isolate=kinds.get(job.tenant_id) != "internal",
             )
             work.launch.append((attempt.id, spec))
             report.started.append(job.id)
@@ -262,6 +284,7 @@ class ControlLoop:
     # -- step 4 ----------------------------------------------------------------------------
     def _launch(self, attempt_id: int, spec: LaunchSpec) -> None:
         p = self.platform
+        self._crash("launch.before_start")
         try:
             handle = p.backend.start(spec)
         except Exception as exc:
@@ -280,6 +303,8 @@ class ControlLoop:
                 if attempt is not None and job is not None and attempt.status == "starting":
                     finish_attempt(p, s, attempt, job, p.clock.now(), outcome)
             return
+        self._crash("launch.after_start")
+        adopted = False
         with transaction(p.sessions) as s:
             recorded = attempts_repo.update_attempt(
                 s, attempt_id, only_if_status="starting", status="running", handle=dict(handle.data)
@@ -289,13 +314,24 @@ class ControlLoop:
                     jobs_repo.transition(s, spec.job_id, JobStatus.RUNNING, p.clock.now())
                 except Conflict as exc:
                     log.warning("job %s: %s", spec.job_id, exc.message)
-        if not recorded:
+            else:
+                row = attempts_repo.get_attempt(s, attempt_id)
+                adopted = row is not None and row.status == "running" and row.handle is not None
+        if not recorded and adopted:
+            log.warning("job %s attempt %s was adopted by another loop", spec.job_id, spec.attempt)
+        elif not recorded:
             # Another control loop ended this attempt while we launched it (lease lost):
             # its processes must not run unaccounted for.
             log.warning(
                 "job %s attempt %s ended while starting; killing it", spec.job_id, spec.attempt
             )
             self._safely("kill", handle)
+
+    def _crash(self, point: str) -> None:
+        """SIGKILL this process when ``settings.crash_point`` names ``point`` (tests only)."""
+        if self.platform.settings.crash_point == point:
+            log.warning("crash point %s reached: killing this process", point)
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def _safely(self, what: str, handle: Handle) -> None:
         try:

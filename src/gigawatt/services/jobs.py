@@ -62,6 +62,9 @@ def submit(platform: Platform, principal: Principal, spec: JobSpec) -> JobView:
         raise Forbidden("jobs belong to tenants: submit with a tenant's API key")
     if spec.tier is Tier.INTERNAL and principal.tenant_kind != "internal":
         raise Forbidden("the internal tier is only for internal tenants")
+    refusal = platform.backend.refusal(principal.tenant_kind != "internal")
+    if refusal is not None:  # no sandbox on this host for a stranger's code
+        raise Forbidden(refusal)
     if spec.gpu_type not in platform.catalogue:
         known = ", ".join(platform.catalogue.names)
         raise Unschedulable(f"unknown GPU type {spec.gpu_type!r}; known types: {known}")

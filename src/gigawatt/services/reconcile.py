@@ -2,13 +2,17 @@
 
 For every attempt that holds GPUs:
 
-- never launched (``starting`` without a backend handle): the attempt fails, nothing ran, the
-  job goes back to ``queued``;
+- recorded as launching (``starting``) but without a backend handle: the backend *fences* it
+  by its deterministic handle (:meth:`~gigawatt.backends.base.Backend.find`: nothing of it may
+  start from now on) and says what had started. If something had, its handle is recorded and
+  the attempt is adopted like any other (never started twice); if nothing had, the attempt
+  fails unbilled and the job goes back to ``queued``;
 - ``backend.adopt(handle)`` is True: the process still runs; the loop keeps polling it and
   bills it in full when it ends (its GPUs were held all along);
-- otherwise the process is gone: the attempt is billed up to its last heartbeat and ends —
-  with the exit status the backend still knows (it finished while we were down), or failed
-  as lost; a job being preempted or cancelled ends as it would have.
+- otherwise the process is gone: the attempt ends with the exit status the backend still
+  knows (it finished while we were down), billed up to the end its supervisor recorded, or
+  failed as lost, billed up to its last heartbeat; a job being preempted or cancelled ends
+  as it would have.
 
 Then the backend sweeps away whatever it still holds for attempts the database does not know
 as active (:meth:`~gigawatt.backends.base.Backend.sweep`; Ray: placement groups and actors
@@ -21,12 +25,14 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from gigawatt.backends.base import ExitStatus
+from gigawatt.backends.base import ExitStatus, Handle
+from gigawatt.core.errors import Conflict
 from gigawatt.core.tiers import JobStatus
 from gigawatt.services.lifecycle import Outcome, finish_attempt, handle_of, outcome_of
 from gigawatt.services.platform import Platform
 from gigawatt.store.models import AttemptModel, JobModel
 from gigawatt.store.repositories import attempts as attempts_repo
+from gigawatt.store.repositories import jobs as jobs_repo
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +45,11 @@ def reconcile(platform: Platform, session: Session) -> dict[str, int]:
     for attempt, job in attempts_repo.active_attempts(session):
         handle = handle_of(attempt)
         if handle is None:
-            outcome = Outcome("failed", JobStatus.QUEUED, "never launched; requeued")
-            finish_attempt(platform, session, attempt, job, attempt.last_heartbeat_at, outcome)
-            counts["requeued"] += 1
-            continue
+            found = recover_unrecorded(platform, session, attempt, job)
+            if found is None:
+                counts["requeued"] += 1
+                continue
+            handle = found
         try:
             adopted = platform.backend.adopt(handle)
         except Exception:
@@ -57,6 +64,35 @@ def reconcile(platform: Platform, session: Session) -> dict[str, int]:
         log.info("reconciled attempts after takeover: %s", counts)
     sweep_orphans(platform, session)
     return counts
+
+
+def recover_unrecorded(
+    platform: Platform, session: Session, attempt: AttemptModel, job: JobModel
+) -> Handle | None:
+    """An attempt recorded as launching but never as launched: fence it in the backend and
+    adopt what of it started (recorded ``running`` with its handle, which is returned), or end
+    it unbilled and requeue its job when nothing did (None). When the backend cannot tell,
+    nothing changes and None is returned (tried again on the next tick)."""
+    ranks = max(1, len(attempt.placement))
+    try:
+        handle = platform.backend.find(job.id, attempt.attempt, ranks)
+    except Exception:
+        log.exception("finding job %s attempt %s failed", job.id, attempt.attempt)
+        return None
+    if handle is None:
+        outcome = Outcome("failed", JobStatus.QUEUED, "never launched; requeued")
+        finish_attempt(platform, session, attempt, job, attempt.started_at, outcome)
+        return None
+    data = dict(handle.data)
+    attempts_repo.update_attempt(session, attempt.id, status="running", handle=data)
+    attempt.status, attempt.handle = "running", data
+    if job.status == JobStatus.STARTING.value:
+        try:
+            jobs_repo.transition(session, job.id, JobStatus.RUNNING, platform.clock.now())
+        except Conflict as exc:
+            log.warning("job %s: %s", job.id, exc.message)
+    log.warning("job %s attempt %s was launched but not recorded: adopted", job.id, attempt.attempt)
+    return handle
 
 
 def sweep_orphans(platform: Platform, session: Session) -> list[str]:
@@ -86,4 +122,15 @@ def _end_lost(platform: Platform, session: Session, attempt: AttemptModel, job: 
     if status is None and outcome.job_status is JobStatus.FAILED and attempt.stop_reason is None:
         outcome = Outcome("failed", JobStatus.FAILED, LOST_REASON)
     code = None if status is None else status.exit_code
-    finish_attempt(platform, session, attempt, job, attempt.last_heartbeat_at, outcome, code)
+    end = real_end(attempt, status, platform.clock.now()) or attempt.last_heartbeat_at
+    finish_attempt(platform, session, attempt, job, end, outcome, code)
+
+
+def real_end(attempt: AttemptModel, status: ExitStatus | None, now: float) -> float | None:
+    """The end the attempt's supervisor recorded, when it is plausible (after the attempt
+    started, not after ``now``); None otherwise."""
+    if status is None or status.ended_at is None:
+        return None
+    if attempt.started_at <= status.ended_at <= now:
+        return status.ended_at
+    return None

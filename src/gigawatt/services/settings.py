@@ -31,3 +31,6 @@ class Settings(BaseModel):
     state_dir: Path | None = None
     #: Run the control loop in this process (API-only replicas may turn it off).
     run_control_loop: bool = True
+    #: Tests only: SIGKILL this process at this point of the control loop (see
+    #: ``services/control.py``, ``CRASH_POINTS``); None in production.
+    crash_point: str | None = None

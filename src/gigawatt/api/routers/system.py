@@ -17,11 +17,20 @@ router = APIRouter()
 
 
 @router.get("/healthz", tags=["system"])
-def healthz(platform: PlatformDep) -> dict[str, str]:
-    """Liveness and database reachability."""
+def healthz(platform: PlatformDep) -> dict[str, Any]:
+    """Liveness, database reachability, and how jobs are isolated (``isolation``: ``bwrap``,
+    ``none`` or ``unavailable``, the last two with a ``warnings`` entry)."""
     with platform.engine.connect() as conn:
         conn.execute(text("SELECT 1"))
-    return {"status": "ok", "database": "ok", "backend": platform.backend.name}
+    out: dict[str, Any] = {"status": "ok", "database": "ok", "backend": platform.backend.name}
+    isolation = platform.backend.isolation()
+    if isolation is not None:
+        out["isolation"] = isolation
+    if isolation == "none":
+        out["warnings"] = ["isolation none: jobs run unsandboxed, as the server's OS user"]
+    elif isolation == "unavailable":
+        out["warnings"] = [platform.backend.refusal(True) or "no sandbox"]
+    return out
 
 
 @router.get("/metrics", tags=["system"], response_class=Response)
