@@ -49,7 +49,7 @@ export default {
     const cards = h("div", { class: "cards" });
     const charts = h("div", { class: "grid" });
     const sites = h("div", {});
-    const states = h("div", { class: "panel" });
+    const states = h("div", { class: "grid" });
     select.addEventListener("change", () => { windowH = select.value; sessionStorage.setItem("gigawatt.fleetWindow", windowH); refresh(); });
     put(root, h("h1", {}, "Fleet"),
       h("div", { class: "toolbar" }, h("label", { for: "fleet-window" }, "History window", select)),
@@ -67,15 +67,17 @@ export default {
         card("Jobs running", String(count.running + count.starting), "jobs-running"));
       const x0 = now - Number(windowH) * 3600;
       const hist = fleetHistory(jobs, x0, now);
+      const own = ctx.me.admin ? "" : " (your jobs)";
       const tierSeries = TIERS.filter((t) => hist[t]).map((t) => ({ name: t, points: hist[t] }));
       put(charts,
-        h("div", { class: "panel" }, timeChart({ title: "GPUs allocated by tier", series: tierSeries.length ? tierSeries : [{ name: "total", label: "none", points: [[x0, 0]] }], x0, x1: now })),
-        h("div", { class: "panel" }, timeChart({ title: "Queue length (jobs)", series: [{ name: "queued", points: hist.queued || [[x0, 0]] }], x0, x1: now })));
+        h("div", { class: "panel" }, timeChart({ title: `GPUs allocated by tier${own}`, series: tierSeries.length ? tierSeries : [{ name: "total", label: "none", points: [[x0, 0]] }], x0, x1: now })),
+        h("div", { class: "panel" }, timeChart({ title: `Queue length${own}`, series: [{ name: "queued", points: hist.queued || [[x0, 0]] }], x0, x1: now })));
       const tiers = tierOfGpus(jobs);
       put(sites, fleet.sites.map((site) => siteView(site, tiers)));
       put(states,
-        barChart({ title: "Jobs by state", categories: STATES, series: [{ name: "total", label: "jobs", values: STATES.map((s) => count[s]) }] }),
-        table("GPUs allocated now, by tier", [["Tier", (r) => r[0]], ["GPUs", (r) => String(r[1]), { num: true }]], Object.entries(fleet.allocated_by_tier), "No GPU is allocated."));
+        h("div", { class: "panel" }, barChart({ title: `Jobs by state${own}`, categories: STATES, series: [{ name: "total", label: "jobs", values: STATES.map((s) => count[s]) }] })),
+        h("div", { class: "panel" }, table("GPUs allocated now, by tier", [["Tier", (r) => r[0]], ["GPUs", (r) => String(r[1]), { num: true }]],
+          Object.entries(fleet.allocated_by_tier), "No GPU is allocated.")));
     }
     return { title: "Fleet", refresh, interval_ms: 2000 };
   },

@@ -1,0 +1,171 @@
+"""The console in a real browser against a real server, on SQLite and PostgreSQL.
+
+One flow per database: the admin signs in, sees the fleet, creates a tenant and issues its
+key in the console; the tenant signs in, submits a job from the jobs page and watches it run
+and finish (live log tail), cancels another, sees its usage, and cannot open another
+tenant's job; the admin closes the period, opens the invoice and revokes the tenant's key,
+after which the key is refused. Every request the browser makes to a host other than this
+server is blocked and recorded: the test asserts there were none (the console works offline).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+
+from conftest import ADMIN
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+LONG = 30_000  # ms: jobs start within a control-loop tick, but CI machines are slow
+
+
+def _open(browser: Any, base: str, width: int = 1280, height: int = 800) -> tuple[Any, Any, dict]:
+    """A fresh browser context (own sessionStorage) whose off-host requests are blocked."""
+    seen: dict[str, list[str]] = {"blocked": [], "errors": []}
+    context = browser.new_context(viewport={"width": width, "height": height})
+    host = urlparse(base).netloc
+
+    def guard(route: Any) -> None:
+        url = route.request.url
+        parsed = urlparse(url)
+        if parsed.scheme in ("http", "https", "ws", "wss") and parsed.netloc != host:
+            seen["blocked"].append(url)
+            route.abort()
+        else:
+            route.continue_()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+    return context, page, seen
+
+
+def _sign_in(page: Any, base: str, key: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("whoami")).to_be_visible()
+
+
+def _nav(page: Any, name: str) -> None:
+    page.get_by_role("navigation", name="Console sections").get_by_role("link", name=name).click()
+
+
+def test_console_flow(served: Any, browser: Any, shots: Any) -> None:
+    from playwright.sync_api import expect
+
+    server, admin_api = served
+    base = server.url
+    # Another tenant with a job the first tenant must not see.
+    _, other_api, _ = admin_api.tenant("globex")
+    secret = other_api.submit([sys.executable, "-c", "pass"], name="globex-secret")
+
+    # Admin: fleet, then a tenant and its key from the console.
+    ctx, page, seen = _open(browser, base)
+    _sign_in(page, base, ADMIN)
+    expect(page.get_by_test_id("whoami")).to_have_text("admin")
+    expect(page.get_by_role("heading", name="Fleet", exact=True)).to_be_visible()
+    expect(page.get_by_test_id("gpus-allocated")).to_have_text("0 / 16")
+    expect(page.get_by_text("Site e2e")).to_be_visible()
+    shots(page, "fleet")
+    _nav(page, "Tenants & keys")
+    page.get_by_label("Tenant name").fill("acme")
+    page.get_by_role("button", name="Create tenant").click()
+    expect(page.get_by_text(re.compile(r"Tenant acme created"))).to_be_visible()
+    page.get_by_role("button", name="Issue a key for acme").click()
+    key = page.get_by_test_id("new-key").inner_text().strip()
+    assert len(key) > 20
+    shots(page, "tenants")
+    page.get_by_role("button", name="Sign out").click()
+
+    # Tenant: submit a job, watch it run and finish, cancel another.
+    _sign_in(page, base, key)
+    expect(page.get_by_test_id("whoami")).to_contain_text("tenant")
+    _nav(page, "Jobs")
+    page.get_by_label("Name", exact=True).fill("hello")
+    script = "import time; print('started', flush=True); time.sleep(2); print('finished')"
+    page.get_by_label("Command").fill(f'{sys.executable} -c "{script}"')
+    page.get_by_role("button", name="Submit job").click()
+    expect(page.get_by_role("heading", name="Job hello")).to_be_visible()
+    expect(page.locator(".badge.s-running").first).to_be_visible(timeout=LONG)
+    expect(page.get_by_test_id("log")).to_contain_text("started", timeout=LONG)
+    shots(page, "job-running")
+    expect(page.locator("dd .badge").first).to_have_text("succeeded", timeout=LONG)
+    expect(page.get_by_test_id("log")).to_contain_text("finished", timeout=LONG)
+    # placement: the node and GPU index the attempt ran on
+    expect(page.get_by_role("cell", name=re.compile(r"^e2e/h100-\d+: GPUs \d$"))).to_be_visible()
+    shots(page, "job")
+    job_id = page.url.rsplit("/", 1)[-1]
+
+    _nav(page, "Jobs")
+    page.get_by_label("Name", exact=True).fill("long")
+    page.get_by_label("Command").fill(f'{sys.executable} -c "import time; time.sleep(120)"')
+    page.get_by_role("button", name="Submit job").click()
+    expect(page.locator(".badge.s-running").first).to_be_visible(timeout=LONG)
+    page.get_by_role("button", name="Cancel job").click()
+    expect(page.locator("dd .badge").first).to_have_text("cancelled", timeout=LONG)
+
+    # The tenant sees its own jobs only, and no page opens another tenant's job.
+    _nav(page, "Jobs")
+    expect(page.get_by_role("link", name=re.compile(r"^hello"))).to_be_visible()
+    shots(page, "jobs")
+    assert secret["id"] not in page.inner_text("main")
+    page.goto(f"{base}/#/jobs/{secret['id']}")
+    expect(page.get_by_test_id("not-found")).to_be_visible()
+    assert "globex-secret" not in page.inner_text("main")
+
+    # Its usage appears.
+    _nav(page, "Usage & invoices")
+    expect(page.get_by_role("link", name=job_id).first).to_be_visible(timeout=LONG)
+    page.get_by_role("button", name="Sign out").click()
+
+    # Admin: close the period, open the invoice, revoke the tenant's key.
+    _sign_in(page, base, ADMIN)
+    _nav(page, "Usage & invoices")
+    page.get_by_role("button", name="Close period").click()
+    expect(page.get_by_test_id("close-result")).to_contain_text("closed")
+    invoice = page.locator("a[href^='#/invoices/']").first
+    expect(invoice).to_be_visible()
+    shots(page, "usage")
+    invoice.click()
+    expect(page.get_by_test_id("invoice-total")).to_have_text(re.compile(r"^\$\d"))
+    expect(page.get_by_role("cell", name=re.compile("GPU", re.I)).first).to_be_visible()
+    shots(page, "invoice")
+    _nav(page, "What is it worth")
+    expect(page.get_by_test_id("gw-revenue")).to_have_text(re.compile(r"^\$.+/yr$"))
+    shots(page, "worth")
+    _nav(page, "Inference")
+    expect(page.get_by_role("heading", name="Inference", exact=True)).to_be_visible()
+    shots(page, "inference")
+    _nav(page, "Tenants & keys")
+    page.once("dialog", lambda d: d.accept())
+    page.locator("tr", has_text="acme").get_by_role(
+        "button", name=re.compile("^Revoke key")
+    ).click()
+    expect(page.get_by_text(re.compile(r"Key .+ revoked"))).to_be_visible()
+    refused = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {key}"})
+    assert refused.status_code == 401, refused.text
+
+    # Swagger UI from this server, and a phone-sized window.
+    page.goto(f"{base}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Gigawatt", timeout=LONG)
+    shots(page, "docs")
+    ctx.close()
+    phone, small, seen_small = _open(browser, base, 390, 844)
+    _sign_in(small, base, ADMIN)
+    expect(small.get_by_test_id("gpus-allocated")).to_be_visible()
+    width = small.evaluate("document.documentElement.scrollWidth")
+    assert width <= 400, f"the fleet page scrolls sideways at phone width ({width}px)"
+    shots(small, "fleet-phone")
+    phone.close()
+
+    assert seen["blocked"] == [] and seen_small["blocked"] == [], (seen, seen_small)
+    assert seen["errors"] == [] and seen_small["errors"] == [], (seen, seen_small)
