@@ -12,26 +12,48 @@ second HTTP exchange of every proxied request. This client does only what the ga
 keep-alive connections pooled per origin, ``Content-Length`` / chunked / until-close bodies,
 TLS for ``https`` upstreams, connect and read timeouts — and nothing else.
 
-Errors: :class:`ConnectFailed` when no answer could be obtained on a fresh connection (a
-kept-alive connection that turns out dead is retried once on a new one), :class:`ReadTimedOut`,
-and :class:`BrokenResponse` for a malformed or truncated answer.
+Parsing is strict and sans-I/O (:mod:`gigawatt.inference.http1_parse`, property-tested at
+every split offset). Errors: :class:`ConnectFailed` when no answer could be obtained on a fresh
+connection, :class:`ReadTimedOut`, and :class:`BrokenResponse` for a malformed or truncated
+answer; on any of them the connection is closed, never pooled.
+
+Pooled connections: a connection goes back to the pool only once its answer was read to the
+end with nothing after it. Before reuse, one the server has closed (end of file or an error
+seen by the event loop) or that sat idle longer than ``idle_s`` (below the 5 s keep-alive of
+uvicorn and most servers, so the server never closes it just as it is reused) is dropped
+without writing to it. A reused connection that still fails before any answer byte is
+retried on a fresh one (``dead_reuses`` counts those).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
+from gigawatt.inference.http1_parse import (
+    BodyDecoder,
+    BrokenResponse,
+    Head,
+    HttpError,
+    parse_head,
+)
+
+__all__ = [
+    "BrokenResponse",
+    "ConnectFailed",
+    "Http1Client",
+    "HttpError",
+    "ReadTimedOut",
+    "Response",
+]
+
 _MAX_HEADER = 64 * 1024
 _MAX_IDLE = 64
 _READ = 65536
-
-
-class HttpError(Exception):
-    """Base of this client's errors."""
 
 
 class ConnectFailed(HttpError):
@@ -42,71 +64,52 @@ class ReadTimedOut(HttpError):
     """The origin stopped answering for longer than the read timeout."""
 
 
-class BrokenResponse(HttpError):
-    """The answer was malformed or cut short."""
-
-
 Origin = tuple[str, str, int]
 Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+def _alive(conn: Conn) -> bool:
+    """Whether a pooled connection can take a request (the event loop has seen no end of
+    file, reset or close on it)."""
+    reader, writer = conn
+    return not (writer.is_closing() or reader.at_eof() or reader.exception() is not None)
 
 
 class Response:
     """An answer whose body is read on demand; its connection is reused once it is fully read."""
 
     def __init__(
-        self, client: Http1Client, origin: Origin, conn: Conn, status: int,
-        headers: dict[str, str], read_timeout_s: float,
-    ) -> None:  # fmt: skip
+        self, client: Http1Client, origin: Origin, conn: Conn, head: Head, read_timeout_s: float
+    ) -> None:
         self._client = client
         self._origin = origin
         self._conn: Conn | None = conn
-        self.status_code = status
-        self.headers = headers
+        self.status_code = head.status
+        self.headers = head.headers
         self._timeout = read_timeout_s
-        self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        length = headers.get("content-length")
-        self._remaining = int(length) if length is not None and not self._chunked else -1
-        self._reusable = headers.get("connection", "").lower() != "close" and (
-            self._chunked or self._remaining >= 0
-        )
-        self._done = self._remaining == 0 or status in (204, 304)
-
-    async def _line(self, reader: asyncio.StreamReader) -> bytes:
-        async with asyncio.timeout(self._timeout):
-            return await reader.readuntil(b"\r\n")
+        self._decoder = BodyDecoder(head.framing, head.length)
+        self._reusable = head.keep_alive
 
     async def aiter_raw(self) -> AsyncIterator[bytes]:
         """The body as it arrives (chunked framing removed)."""
+        decoder = self._decoder
         try:
-            while not self._done and self._conn is not None:
-                reader = self._conn[0]
-                if self._chunked:
-                    size = int((await self._line(reader)).split(b";")[0].strip(), 16)
-                    if size == 0:
-                        while (await self._line(reader)) != b"\r\n":
-                            pass  # trailers
-                        self._done = True
-                        break
-                    async with asyncio.timeout(self._timeout):
-                        data = await reader.readexactly(size + 2)
-                    yield data[:-2]
-                else:
-                    want = _READ if self._remaining < 0 else min(_READ, self._remaining)
-                    async with asyncio.timeout(self._timeout):
-                        data = await reader.read(want)
-                    if not data:
-                        if self._remaining > 0:
-                            raise BrokenResponse("connection closed before the end of the body")
-                        self._done = True
-                        break
-                    if self._remaining > 0:
-                        self._remaining -= len(data)
-                        self._done = self._remaining == 0
-                    yield data
+            while not decoder.done and self._conn is not None:
+                async with asyncio.timeout(self._timeout):
+                    data = await self._conn[0].read(_READ)
+                if not data:
+                    decoder.end()
+                    self._reusable = False
+                    break
+                for piece in decoder.feed(data):
+                    yield piece
         except TimeoutError:
             self._discard()
             raise ReadTimedOut(f"no data for {self._timeout:g} s") from None
-        except (asyncio.IncompleteReadError, ValueError, ConnectionError) as exc:
+        except BrokenResponse:
+            self._discard()
+            raise
+        except (ValueError, ConnectionError, OSError) as exc:
             self._discard()
             raise BrokenResponse(f"broken response body: {type(exc).__name__}") from None
         self._release()
@@ -116,7 +119,8 @@ class Response:
         return b"".join([piece async for piece in self.aiter_raw()])
 
     def _release(self) -> None:
-        if self._conn is not None and self._done and self._reusable:
+        decoder = self._decoder
+        if self._conn is not None and decoder.done and not decoder.extra and self._reusable:
             self._client.give_back(self._origin, self._conn)
             self._conn = None
         else:
@@ -128,19 +132,27 @@ class Response:
             self._conn = None
 
     async def aclose(self) -> None:
-        """Give the connection back (body fully read) or close it."""
+        """Give the connection back (body fully read) or close it (which, mid-body, tells
+        the server its client went away)."""
         self._release()
 
 
 class Http1Client:
     """Keep-alive HTTP/1.1 connections, pooled per origin."""
 
-    def __init__(self, connect_timeout_s: float = 5.0, read_timeout_s: float = 600.0) -> None:
+    def __init__(
+        self, connect_timeout_s: float = 5.0, read_timeout_s: float = 600.0, idle_s: float = 4.0
+    ) -> None:
         self._connect_timeout = connect_timeout_s
         self._read_timeout = read_timeout_s
-        self._idle: dict[Origin, deque[Conn]] = {}
+        self._idle_s = idle_s
+        self._idle: dict[Origin, deque[tuple[float, Conn]]] = {}
         self._origins: dict[str, tuple[Origin, bytes, str]] = {}
         self._tls: ssl.SSLContext | None = None
+        #: Reused connections that failed before any answer byte (then retried on a new one).
+        self.dead_reuses = 0
+        #: Pooled connections dropped before reuse (closed by the server, or idle too long).
+        self.stale_dropped = 0
 
     def _parse(self, url: str) -> tuple[Origin, bytes, str]:
         found = self._origins.get(url)
@@ -172,10 +184,22 @@ class Http1Client:
     def give_back(self, origin: Origin, conn: Conn) -> None:
         """Keep a connection whose answer was fully read for the next request."""
         idle = self._idle.setdefault(origin, deque())
-        if len(idle) < _MAX_IDLE and not conn[1].is_closing():
-            idle.append(conn)
+        if len(idle) < _MAX_IDLE and _alive(conn):
+            idle.append((time.monotonic(), conn))
         else:
             conn[1].close()
+
+    def _pooled(self, origin: Origin) -> Conn | None:
+        """The most recently used live idle connection to ``origin`` (stale ones closed)."""
+        idle = self._idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            since, conn = idle.pop()
+            if now - since <= self._idle_s and _alive(conn):
+                return conn
+            self.stale_dropped += 1
+            conn[1].close()
+        return None
 
     async def post(self, url: str, body: bytes, headers: list[tuple[str, str]]) -> Response:
         """POST ``body``; returns once the status line and headers have arrived."""
@@ -184,15 +208,11 @@ class Http1Client:
         head += [f"{k}: {v}\r\n".encode() for k, v in headers]
         head.append(f"Content-Length: {len(body)}\r\n\r\n".encode())
         request = b"".join(head) + body
-        idle = self._idle.get(origin)
-        while idle:
-            conn = idle.pop()
-            if conn[1].is_closing():
-                continue
+        while (conn := self._pooled(origin)) is not None:
             try:
                 return await self._exchange(origin, conn, request)
             except ConnectFailed:
-                continue  # a kept-alive connection the origin had closed: try another
+                self.dead_reuses += 1  # closed by the server as it was reused: try another
         return await self._exchange(origin, await self._open(origin), request)
 
     async def _exchange(self, origin: Origin, conn: Conn, request: bytes) -> Response:
@@ -200,7 +220,10 @@ class Http1Client:
         try:
             writer.write(request)
             async with asyncio.timeout(self._read_timeout):
-                head = await reader.readuntil(b"\r\n\r\n")
+                while True:
+                    head = parse_head(await reader.readuntil(b"\r\n\r\n"))
+                    if head.status >= 200:
+                        break  # 1xx (informational) answers are skipped
         except TimeoutError:
             writer.close()
             raise ReadTimedOut(f"no answer for {self._read_timeout:g} s") from None
@@ -210,22 +233,14 @@ class Http1Client:
         except asyncio.LimitOverrunError:
             writer.close()
             raise BrokenResponse("response headers too large") from None
-        lines = head.decode("latin-1").split("\r\n")
-        try:
-            status = int(lines[0].split(" ", 2)[1])
-        except (IndexError, ValueError):
+        except BrokenResponse:
             writer.close()
-            raise BrokenResponse(f"malformed status line {lines[0][:100]!r}") from None
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if sep:
-                headers[name.strip().lower()] = value.strip()
-        return Response(self, origin, conn, status, headers, self._read_timeout)
+            raise
+        return Response(self, origin, conn, head, self._read_timeout)
 
     async def aclose(self) -> None:
         """Close every idle connection."""
         for idle in self._idle.values():
             while idle:
-                idle.pop()[1].close()
+                idle.pop()[1][1].close()
         self._idle.clear()

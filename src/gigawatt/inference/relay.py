@@ -99,6 +99,17 @@ class StreamRelay:
                 changed = True
         return event(chunk) if changed else f"data: {data}\n\n".encode()
 
+    def _shape_all(self, events: list[str]) -> tuple[list[bytes], bool]:
+        """The events to send for a batch of upstream events, and whether ``[DONE]`` came."""
+        batch: list[bytes] = []
+        for data in events:
+            if data.strip() == "[DONE]":
+                return batch, True
+            out = self._shape(data)
+            if out is not None:
+                batch.append(out)
+        return batch, False
+
     def _generated(self) -> Outcome:
         """What to bill for a stream the client left."""
         if self.usage is not None:
@@ -125,18 +136,13 @@ class StreamRelay:
                     return
                 if done:  # read to the end, so the connection goes back to the pool
                     continue
-                batch: list[bytes] = []
-                for data in parser.feed(raw):
-                    if data.strip() == "[DONE]":
-                        done = True
-                        break
-                    out = self._shape(data)
-                    if out is not None:
-                        batch.append(out)
+                batch, done = self._shape_all(parser.feed(raw))
                 if done:  # the last events leave with [DONE], after metering
                     tail = batch
                 elif batch:  # the events of one upstream read leave in one write
                     yield b"".join(batch)
+            if not done:
+                tail, done = self._shape_all(parser.close())
             if not done:
                 raise UpstreamError("upstream closed the stream before [DONE]")
             if self.usage is None:
