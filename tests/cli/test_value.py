@@ -171,7 +171,10 @@ def test_report_and_plot(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     html = report.read_text(encoding="utf-8")
-    assert html.count("data:image/png;base64,") == 3
+    # tornado, Monte Carlo, heat map, the frontier of the split and the valuation bridge
+    assert html.count("data:image/png;base64,") == 5
+    assert "Sell, keep, or both?" in html and "$20.00B" in html
+    assert "--preset jpm-meta-2026" in html or "gigawatt" in html
     assert "http://" not in html and "https://" not in html
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert "Revenue" in result.stdout  # table output by default

@@ -1,18 +1,18 @@
-"""``gigawatt value``: what N megawatts of GPUs sold outside earn, and what drives the answer.
+"""``gigawatt value``: what N megawatts of GPUs earn sold, kept or both, and what drives it.
 
 Layers, later ones winning: documented defaults < ``--preset`` < ``--scenario`` file <
-``--from-sim`` result < flags. Bad input prints one line on stderr and exits with code 2.
+``--from-sim`` result < flags (see :mod:`gigawatt.cli.value_inputs`). ``--compare PRESET ...``
+values several presets side by side. Bad input prints one line on stderr and exits with code 2.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -21,29 +21,31 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from gigawatt.cli.args import parse_choice, write_output
+from gigawatt.cli.value_inputs import (
+    FLAG_NAMES,
+    NUMERIC_FLAGS,
+    build_from_options,
+    parse_amount,
+    parse_count,
+    read_sim,
+)
 from gigawatt.core.errors import GigawattError, InvalidInput
-from gigawatt.core.units import parse_power_mw
 from gigawatt.economics import tables
-from gigawatt.economics.defaults import ALLOWED
+from gigawatt.economics.compare import compare
 from gigawatt.economics.evaluate import Evaluation, evaluate
 from gigawatt.economics.montecarlo import MonteCarloResult, monte_carlo
-from gigawatt.economics.presets import (
-    Layer,
-    file_layers,
-    merge_layers,
-    preset_layer,
-    preset_names,
-)
-from gigawatt.economics.scenario import Scenario, build_scenario
+from gigawatt.economics.presets import preset_names
 from gigawatt.economics.sensitivity import METRICS, Tornado, sensitivity
-from gigawatt.economics.simresult import sim_layer
+from gigawatt.economics.simfrontier import SimFrontier, sim_frontier
+
+__all__ = ["parse_amount", "progress_bar", "value_command"]
 
 #: Monte Carlo draws for ``--report`` when ``--monte-carlo`` is not given.
 REPORT_DRAWS = 100_000
 #: Show a progress bar from this many draws on (when stderr is a terminal).
 PROGRESS_FROM = 200_000
-_SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12, "%": 0.01}
-_AMOUNT = re.compile(r"^\s*\$?\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*([kmbt%]?)\s*$", re.I)
+#: The analysts' figure every report sets this run beside (JPMorgan, about 2 Jul 2026).
+ANALYST_REVENUE_PER_GW_USD = 20e9
 
 Opt = typer.Option
 
@@ -54,121 +56,6 @@ def _opt(metavar: str, help_text: str, *names: str) -> Any:
 
 def _num(help_text: str) -> Any:
     return typer.Option(metavar="NUMBER", help=help_text)
-
-
-def parse_amount(text: str, field: str, allowed: str | None = None) -> float:
-    """``2.57e9``, ``2.57B``, ``$35B``, ``13%``, ``1.5M`` as a float; one-line error otherwise."""
-    match = _AMOUNT.match(text)
-    value = float(match.group(1)) * _SCALE[match.group(2).lower()] if match else math.nan
-    if not math.isfinite(value):
-        allowed = allowed or ALLOWED.get(field, "a number such as 2.5, 35B or 13%")
-        raise InvalidInput(f"cannot parse {text!r}; allowed: {allowed}", field)
-    return value
-
-
-def parse_count(text: str, field: str, minimum: int = 1) -> int:
-    """A whole number (``1000000``, ``1e6``, ``1M``) of at least ``minimum``."""
-    allowed = f"a whole number >= {minimum}"
-    value = parse_amount(text, field, allowed)
-    if not value.is_integer() or value < minimum:
-        raise InvalidInput(f"got {text!r}; allowed: {allowed}", field)
-    return int(value)
-
-
-#: ``flag option name -> scenario field`` for the plain numeric flags.
-NUMERIC_FLAGS: dict[str, str] = {
-    "pue": "pue",
-    "kw_per_gpu": "kw_per_gpu",
-    "price": "price_per_gpu_hour",
-    "utilization": "utilization",
-    "internal_share": "internal_share",
-    "internal_value": "internal_value_per_gpu_hour",
-    "capex_per_gw": "capex_per_gw",
-    "capex_per_gpu": "capex_per_gpu_usd",
-    "life_years": "life_years",
-    "power_price": "power_price_per_mwh",
-    "load_factor": "load_factor",
-    "opex_per_mw_year": "opex_per_mw_year",
-    "opex_pct_revenue": "opex_pct_revenue",
-    "tax_rate": "tax_rate",
-    "shares": "diluted_shares",
-    "discount_rate": "discount_rate",
-    "price_decline": "price_decline_per_year",
-    "lease_price_per_watt_year": "lease_price_per_watt_year",
-    "token_price": "token_price_per_million",
-}
-
-
-def flag_layer(flags: dict[str, str | None], below: dict[str, Any]) -> Layer:
-    """The values given as flags (strings as typed), over the merged layers ``below``."""
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-
-    def put(field: str, value: Any, flag: str) -> None:
-        values[field] = value
-        sources[field] = f"command line (--{flag.replace('_', '-')})"
-
-    for flag, field in NUMERIC_FLAGS.items():
-        text = flags.get(flag)
-        if text is not None:
-            put(field, parse_amount(text, field), flag)
-    if flags.get("power") is not None:
-        put("power_mw", parse_power_mw(str(flags["power"]), "power"), "power")
-    if flags.get("power_basis") is not None:
-        put(
-            "power_basis",
-            parse_choice(str(flags["power_basis"]), "power_basis", ("facility", "it")),
-            "power_basis",
-        )
-    if flags.get("cost_basis") is not None:
-        basis = parse_choice(str(flags["cost_basis"]), "cost_basis", ("incremental", "full"))
-        put("cost_basis", basis, "cost_basis")
-    if flags.get("gpu") is not None:
-        put("gpu", str(flags["gpu"]), "gpu")
-        put("gpu_mix", None, "gpu")
-    _sales_flags(flags, below, put)
-    return Layer(values, sources)
-
-
-def _sales_flags(
-    flags: dict[str, str | None], below: dict[str, Any], put: Callable[[str, Any, str], None]
-) -> None:
-    """``--sell MODE``; a lease or token price alone switches selling to that mode."""
-    modes = ("gpu_hours", "tokens", "lease")
-    if flags.get("sell") is not None:
-        put("sales_mix", {parse_choice(str(flags["sell"]), "sell", modes): 1.0}, "sell")
-        return
-    current = below.get("sales_mix") or {"gpu_hours": 1.0}
-    for flag, mode in (("lease_price_per_watt_year", "lease"), ("token_price", "tokens")):
-        if flags.get(flag) is not None and not current.get(mode):
-            put("sales_mix", {mode: 1.0}, flag)
-            return
-
-
-def _read(path: str, field: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.__class__.__name__}", field) from None
-
-
-def build_from_options(
-    preset: str | None, scenario: str | None, from_sim: str | None, flags: dict[str, str | None]
-) -> Scenario:
-    """The scenario the options describe (defaults < preset < file < sim < flags)."""
-    layers: list[Layer] = []
-    if preset:
-        layers.append(preset_layer(preset))
-    if scenario:
-        layers += file_layers(_read(scenario, "scenario"), f"scenario file {scenario}")
-    if from_sim:
-        try:
-            doc = json.loads(_read(from_sim, "from_sim"))
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"cannot parse {from_sim}: {exc}", "from_sim") from None
-        layers.append(sim_layer(doc, from_sim))
-    layers.append(flag_layer(flags, merge_layers(layers)))
-    return build_scenario(merge_layers(layers))
 
 
 @contextmanager
@@ -189,8 +76,8 @@ def progress_bar(total: int, console: Console | None) -> Iterator[Callable[[int,
 
 
 def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    if isinstance(value, float):
+        return value + 0.0 if math.isfinite(value) else None
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -198,12 +85,9 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _print_tables(e: Evaluation, tornado: Tornado | None, mc: MonteCarloResult | None) -> None:
-    console = Console()
-    parts = [tables.pnl_table(e)]
-    parts += [tables.tornado_table(tornado)] if tornado is not None else []
-    parts += [tables.monte_carlo_table(mc)] if mc is not None else []
-    for part in (*parts, tables.assumptions_table(e)):
+def _print(parts: list[tables.TextTable]) -> None:
+    console = Console(width=max(Console().width, 160) if not sys.stdout.isatty() else None)
+    for part in parts:
         table = Table(title=part.title)
         for k, head in enumerate(part.head):
             numeric = k > 0 and part.head[-1] != "Source"
@@ -213,18 +97,47 @@ def _print_tables(e: Evaluation, tornado: Tornado | None, mc: MonteCarloResult |
         console.print(table)
 
 
+def _tables(
+    e: Evaluation,
+    tornado: Tornado | None,
+    mc: MonteCarloResult | None,
+    frontier: SimFrontier | None,
+) -> list[tables.TextTable]:
+    parts = [tables.pnl_table(e), tables.segments_table(e), tables.valuation_table(e)]
+    parts += [tables.allocation_table(e)] if e.allocation is not None else []
+    parts += [tables.sim_frontier_table(frontier)] if frontier is not None else []
+    parts += [tables.tornado_table(tornado)] if tornado is not None else []
+    parts += [tables.monte_carlo_table(mc)] if mc is not None else []
+    return [*parts, tables.assumptions_table(e)]
+
+
+def _flags(opts: dict[str, Any]) -> dict[str, Any]:
+    return {k: opts.get(k) for k in FLAG_NAMES}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _command_line() -> str:
+    return " ".join(["gigawatt", *sys.argv[1:]]) if sys.argv else "gigawatt value"
+
+
 def _run(opts: dict[str, Any]) -> None:
     out_format = parse_choice(opts["format"], "format", ("table", "json"))
     metric = parse_choice(opts["sensitivity_metric"], "sensitivity_metric", METRICS)
-    flags = {
-        k: opts[k] for k in (*NUMERIC_FLAGS, "power", "power_basis", "cost_basis", "gpu", "sell")
-    }
-    scenario = build_from_options(opts["preset"], opts["scenario"], opts["from_sim"], flags)
+    if opts["compare"]:
+        _run_compare(opts, out_format)
+        return
+    scenario = build_from_options(opts["preset"], opts["scenario"], opts["from_sim"], _flags(opts))
     target = opts["target_revenue"]
     target_usd = parse_amount(target, "target_revenue") if target is not None else None
     draws = parse_count(opts["monte_carlo"], "monte_carlo") if opts["monte_carlo"] else None
     seed = parse_count(opts["seed"], "seed", minimum=0)
     e = evaluate(scenario, target_revenue_usd=target_usd)
+    frontier = None
+    if opts["from_sim"]:
+        frontier = sim_frontier(read_sim(opts["from_sim"]), e, opts["from_sim"])
     want_tornado = opts["sensitivity"] or opts["report"] or opts["plot"]
     tornado = sensitivity(e.resolved, metric=metric) if want_tornado else None
     mc = None
@@ -238,21 +151,77 @@ def _run(opts: dict[str, Any]) -> None:
 
         write_output(opts["plot"], tornado_png(tornado), "plot")
     if opts["report"] and tornado is not None and mc is not None:
-        from gigawatt.economics.report import render_report
-
-        full = None
-        if scenario.cost_basis == "incremental":
-            full = evaluate(scenario.with_values({"cost_basis": "full"}, "report comparison"))
-        write_output(opts["report"], render_report(e, tornado, mc, full), "report")
+        _write_report(opts, e, tornado, mc, frontier)
+    for warning in e.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if out_format == "json":
         doc = e.to_dict()
+        if frontier is not None and doc["allocation"] is not None:
+            doc["allocation"]["simulated_frontier"] = frontier.to_dict()
+        elif frontier is not None:
+            doc["allocation"] = {"simulated_frontier": frontier.to_dict()}
         if draws and mc is not None:
             doc["monte_carlo"] = mc.to_dict()
         if opts["sensitivity"] and tornado is not None:
             doc["sensitivity"] = tornado.to_dict()
         typer.echo(json.dumps(_json_safe(doc), indent=2, allow_nan=False))
     else:
-        _print_tables(e, tornado if opts["sensitivity"] else None, mc if draws else None)
+        shown_tornado = tornado if opts["sensitivity"] else None
+        _print(_tables(e, shown_tornado, mc if draws else None, frontier))
+
+
+def _write_report(
+    opts: dict[str, Any],
+    e: Evaluation,
+    tornado: Tornado,
+    mc: MonteCarloResult,
+    frontier: SimFrontier | None,
+) -> None:
+    from gigawatt.economics.report import ReportContext, render_report
+
+    s = e.scenario
+    full = None
+    if s.cost_basis == "incremental":
+        full = evaluate(s.with_values({"cost_basis": "full"}, "report comparison"))
+    strategies = compare(
+        [
+            ("sell all", s.with_values({"internal_share": 0.0, "optimize": None}, "report")),
+            ("keep all", s.with_values({"internal_share": 1.0, "optimize": None}, "report")),
+            ("best split", s.with_values({"optimize": "internal_share"}, "report")),
+        ]
+    )
+    context = ReportContext(
+        command_line=_command_line(),
+        generated=_now(),
+        analyst_revenue_per_gw_usd=ANALYST_REVENUE_PER_GW_USD,
+        strategies=strategies,
+        sim_frontier=frontier,
+    )
+    write_output(opts["report"], render_report(e, tornado, mc, full, context), "report")
+
+
+def _run_compare(opts: dict[str, Any], out_format: str) -> None:
+    names = [n for item in opts["presets"] or [] for n in item.split(",") if n.strip()]
+    if opts["preset"]:
+        names.insert(0, opts["preset"])
+    if len(names) < 2:
+        known = ", ".join(preset_names())
+        raise InvalidInput(f"needs at least two presets; allowed: {known}", "compare")
+    flags = _flags(opts)
+    scenarios = [
+        (name, build_from_options(name, opts["scenario"], opts["from_sim"], flags))
+        for name in names
+    ]
+    result = compare(scenarios)
+    if opts["report"]:
+        from gigawatt.economics.report_sellkeep import render_comparison
+
+        html = render_comparison(result, _command_line(), _now())
+        write_output(opts["report"], html, "report")
+    if out_format == "json":
+        typer.echo(json.dumps(_json_safe(result.to_dict()), indent=2, allow_nan=False))
+    else:
+        _print([tables.compare_table(result)])
 
 
 def value_command(
@@ -294,17 +263,60 @@ def value_command(
     report: Annotated[str | None, _opt("FILE", "Write a self-contained HTML report.")] = None,
     plot: Annotated[str | None, _opt("FILE", "Write the tornado chart (PNG).")] = None,
     list_presets: Annotated[bool, Opt("--list-presets", help="List presets and exit.")] = False,
+    internal_utilization: Annotated[str | None, _num("Utilisation of kept GPUs, 0..1.")] = None,
+    internal_value_elasticity: Annotated[
+        str | None, _num("alpha in (0, 1]: diminishing returns of kept GPUs.")
+    ] = None,
+    internal_reference_gpus: Annotated[str | None, _num("GPUs the internal value is at.")] = None,
+    external_reference_gpus: Annotated[str | None, _num("GPUs the external price is at.")] = None,
+    price_premium_when_scarce: Annotated[
+        str | None, _num("s >= 0: price premium as less is sold.")
+    ] = None,
+    selling_cost_pct_revenue: Annotated[
+        str | None, _num("Sales, support, SLA credits: share of revenue.")
+    ] = None,
+    operating_margin: Annotated[
+        str | None, _num("State the sold wheel's margin (-1..1) instead of its costs.")
+    ] = None,
+    lease_term_years: Annotated[str | None, _num("Lease term; then capacity is kept.")] = None,
+    lease_basis: Annotated[str | None, _opt("it|facility", "Watt a lease is priced per.")] = None,
+    year: Annotated[str | None, _opt("YYYY", "Fiscal year: its shares and tax.")] = None,
+    platform_pe: Annotated[str | None, _num("P/E on the kept wheel's earnings.")] = None,
+    cloud_pe: Annotated[str | None, _num("P/E on the sold wheel's earnings.")] = None,
+    base_net_income: Annotated[str | None, _num("Company net income without this.")] = None,
+    base_pe: Annotated[str | None, _num("Company P/E without this.")] = None,
+    rerating_at_full_sale: Annotated[
+        str | None, _num("P/E change when all is sold (-2, 1.5).")
+    ] = None,
+    share_price: Annotated[str | None, _num("Share price (USD).")] = None,
+    observed_price_move: Annotated[
+        str | None, _num("Observed price move (-3%): solve the re-rating.")
+    ] = None,
+    optimize: Annotated[str | None, _opt("internal_share", "Find the best split.")] = None,
+    objective: Annotated[str | None, _opt("eps|npv|equity_value", "What to maximise.")] = None,
+    compare_flag: Annotated[
+        bool, Opt("--compare", help="Compare the presets named as arguments.")
+    ] = False,
+    presets: Annotated[
+        list[str] | None, typer.Argument(metavar="[PRESET]...", help="Presets for --compare.")
+    ] = None,
 ) -> None:
-    """What is N MW of GPUs worth? Revenue, P&L, EPS uplift, NPV, tornado, Monte Carlo."""
+    """What is N MW of GPUs worth sold, kept or both? P&L, EPS, NPV, valuation, best split."""
     opts = dict(locals())
     opts["sensitivity"] = opts.pop("sensitivity_flag")
     opts["monte_carlo"] = opts.pop("monte_carlo_draws")
     opts["format"] = opts.pop("format_")
+    opts["compare"] = opts.pop("compare_flag")
     try:
         if list_presets:
             for name in preset_names():
                 typer.echo(name)
             return
+        if presets and not opts["compare"]:
+            raise InvalidInput(
+                f"unexpected argument {presets[0]!r}; allowed: preset names after --compare",
+                "compare",
+            )
         _run(opts)
     except GigawattError as exc:
         typer.echo(f"error: {error_line(exc)}", err=True)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from gigawatt.economics import fmt
 from gigawatt.economics.model import annual
@@ -21,6 +22,7 @@ _TITLES = {
     "operating_income_usd": "Operating income per year",
     "eps_uplift_usd": "EPS uplift per year",
     "npv_usd": "NPV over the asset life",
+    "equity_value_usd": "Equity value",
 }
 _LOW, _HIGH = "#4477aa", "#ee6677"
 
@@ -54,6 +56,8 @@ def tornado_png(tornado: Tornado, max_rows: int = 14) -> bytes:
             ax.text(delta, i, label, ha=ha, va="center", fontsize=8)
     ax.set_yticks(range(len(rows)), [r.input.label for r in reversed(rows)])
     ax.axvline(0, color="black", linewidth=0.8)
+    if metric.endswith("_usd") and metric != "eps_uplift_usd":
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt.usd(v, 1)))
     ax.set_xlabel(f"change from base {_money(metric, base)} ({metric})")
     ax.set_title(f"Tornado: {_TITLES.get(metric, metric)} (blue: input low, red: input high)")
     ax.margins(x=0.25)
@@ -62,10 +66,14 @@ def tornado_png(tornado: Tornado, max_rows: int = 14) -> bytes:
 
 
 def histogram_png(
-    mc: MonteCarloResult, outputs: tuple[str, ...] = ("revenue_usd", "eps_uplift_usd")
+    mc: MonteCarloResult,
+    outputs: tuple[str, ...] = ("revenue_usd", "eps_uplift_usd", "equity_value_usd"),
+    base: dict[str, float] | None = None,
 ) -> bytes:
-    """One histogram per output with its P5, P50 and P95 marked."""
+    """One histogram per output with its P5, P50 and P95 marked, and the base case (the
+    scenario as stated) as a red line; money in $B except per-share figures."""
     pct = mc.percentiles()
+    outputs = tuple(name for name in outputs if name in pct)
     fig = Figure(figsize=(5 * len(outputs), 3.6))
     for i, name in enumerate(outputs):
         ax = fig.add_subplot(1, len(outputs), i + 1)
@@ -74,7 +82,11 @@ def histogram_png(
         ax.hist(values / scale, bins=80, color="#88aacc")
         for p, style in (("p5", ":"), ("p50", "-"), ("p95", ":")):
             ax.axvline(pct[name][p] / scale, color="black", linestyle=style, linewidth=1)
+        if base is not None and name in base and np.isfinite(base[name]):
+            ax.axvline(base[name] / scale, color="#cc3311", linewidth=2, label="base case")
+            ax.legend(fontsize=7)
         unit = "$B" if scale == 1e9 else "$"
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _, u=unit: f"{u[0]}{v:,.1f}{u[1:]}"))
         ax.set_xlabel(f"{_TITLES.get(name, name)} ({unit})")
         ax.set_title(
             f"P5 {_money(name, pct[name]['p5'])} · P50 {_money(name, pct[name]['p50'])} · "

@@ -12,8 +12,8 @@ def usd(value: float | None, digits: int = 2) -> str:
     """``$19.73B``, ``-$1.02B``, ``$5.13``; ``n/a`` for None or NaN."""
     if value is None or math.isnan(value):
         return "n/a"
-    sign = "-" if value < 0 else ""
     v = abs(value)
+    sign = "-" if value < 0 and (v >= 1e3 or round(v, digits) > 0) else ""  # never "-$0.00"
     for scale, suffix in _SCALES:
         if v >= scale:
             return f"{sign}${v / scale:,.{digits}f}{suffix}"
@@ -40,7 +40,7 @@ def pct(value: float | None, digits: int = 1) -> str:
     """``76.8%``; ``n/a`` for None or NaN."""
     if value is None or math.isnan(value):
         return "n/a"
-    return f"{value * 100:.{digits}f}%"
+    return f"{value * 100 + 0.0:.{digits}f}%".replace("-0.0%", "0.0%")
 
 
 def value(v: Any) -> str:

@@ -25,7 +25,7 @@ _META = frozenset({"value", "source", "note"})
 #: Mapping fields whose entries may carry their own source.
 NESTED = frozenset({"gpu_mix", "tier_mix", "tier_prices", "sales_mix", "ranges"})
 #: Mapping fields merged entry by entry across layers (the others are replaced whole).
-MERGED = frozenset({"tier_prices", "ranges", "uncertainty"})
+MERGED = frozenset({"tier_prices", "ranges", "uncertainty", "fiscal_years"})
 
 
 @dataclass(frozen=True)
@@ -89,19 +89,28 @@ def preset_names() -> list[str]:
     )
 
 
-def preset_layer(name: str) -> Layer:
-    """The values and sources of the packaged preset ``name``."""
+def preset_layer(name: str, _seen: tuple[str, ...] = ()) -> Layer:
+    """The values and sources of the packaged preset ``name`` (its ``extends`` chain merged)."""
     if name not in preset_names():
         known = ", ".join(preset_names())
         raise InvalidInput(f"unknown preset {name!r}; allowed: {known}", "preset")
+    if name in _seen:
+        raise InvalidInput(f"preset {name!r} extends itself", "preset")
     text = (
         resources.files("gigawatt.economics")
         .joinpath(f"presets/{name}.yaml")
         .read_text(encoding="utf-8")
     )
-    layer = parse_layer(parse_yaml(text, f"preset {name}"), f"preset {name}")
-    layer.values.setdefault("name", name)
-    return layer
+    data = parse_yaml(text, f"preset {name}")
+    layers: list[Layer] = []
+    if isinstance(data, Mapping) and "extends" in data:
+        layers.append(preset_layer(str(data["extends"]), (*_seen, name)))
+        data = {k: v for k, v in data.items() if k != "extends"}
+    layers.append(parse_layer(data, f"preset {name}"))
+    merged = merge_layers(layers)
+    sources = merged.pop("sources")
+    merged["name"] = name
+    return Layer(merged, sources)
 
 
 def file_layers(text: str, origin: str) -> list[Layer]:

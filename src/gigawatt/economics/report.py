@@ -5,44 +5,17 @@ no scripts, fonts or anything else fetched over the network). Returns text; the 
 
 from __future__ import annotations
 
-import base64
 from html import escape
 
 from gigawatt.economics import charts, fmt
 from gigawatt.economics.defaults import HOURS_PER_YEAR
 from gigawatt.economics.evaluate import Evaluation
 from gigawatt.economics.montecarlo import MonteCarloResult
+from gigawatt.economics.report_html import STYLE, img, table
+from gigawatt.economics.report_sellkeep import ReportContext, footer, sell_keep_section
 from gigawatt.economics.sensitivity import Tornado
 
-_STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;
-max-width:72rem;color:#222;line-height:1.45;padding:0 1rem}
-h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.6rem 0}td,th{padding:.25rem .7rem;border-bottom:1px solid
-#eee;text-align:left;vertical-align:top}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-.cards{display:flex;flex-wrap:wrap;gap:1rem}.card{border:1px solid #ddd;border-radius:.4rem;
-padding:.6rem 1rem;min-width:9rem}.card b{display:block;font-size:1.4rem}.muted{color:#666}
-img{max-width:100%}code{background:#f4f4f4;padding:0 .2rem}
-"""
-
-
-def _img(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
-
-
-def _table(head: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
-    nums = numeric or set()
-
-    def cls(i: int) -> str:
-        return ' class="n"' if i in nums else ""
-
-    out = ["<table><tr>"] + [f"<th{cls(i)}>{escape(h)}</th>" for i, h in enumerate(head)]
-    out.append("</tr>")
-    for row in rows:
-        out.append("<tr>" + "".join(f"<td{cls(i)}>{c}</td>" for i, c in enumerate(row)) + "</tr>")
-    out.append("</table>")
-    return "".join(out)
+__all__ = ["ReportContext", "render_report"]
 
 
 def _cards(e: Evaluation) -> str:
@@ -105,10 +78,15 @@ def _derivation(e: Evaluation) -> str:
         ),
         f"Opex = {fmt.usd(s.opex_per_mw_year)}/MW-year x {fmt.number(a['it_power_mw'])} MW + "
         f"{s.opex_pct_revenue:.0%} of revenue = {fmt.usd(a['opex_usd'])}",
-        f"Operating income = {fmt.usd(a['operating_income_usd'])}; tax at {s.tax_rate:.0%} = "
+        f"Internal value = {fmt.number(a['internal_gpus'])} GPUs kept: "
+        f"{fmt.usd(x['internal_value_per_gpu_hour'])}/GPU-hour x 8,760 h x utilisation x "
+        f"(kept / reference)^{x['internal_value_elasticity']:g} = "
+        f"{fmt.usd(a['internal_value_usd'])}",
+        f"Operating income = {fmt.usd(a['operating_income_usd'])}; tax at "
+        f"{x['tax_rate']:.0%} = "
         f"{fmt.usd(a['tax_usd'])}; net income = {fmt.usd(a['net_income_usd'])}",
-        f"EPS uplift = {fmt.usd(a['net_income_usd'])} / {fmt.number(s.diluted_shares)} diluted "
-        f"shares = {fmt.usd(a['eps_uplift_usd'])}",
+        f"EPS uplift = {fmt.usd(a['net_income_usd'])} / {fmt.number(x['diluted_shares'])} "
+        f"diluted shares = {fmt.usd(a['eps_uplift_usd'])}",
     ]
     return "<ol>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ol>"
 
@@ -119,22 +97,23 @@ def _pnl(e: Evaluation) -> str:
         ("Revenue", a["revenue_usd"]),
         ("Power", -a["power_cost_usd"]),
         ("Depreciation", -a["depreciation_usd"]),
+        ("Internal value (kept GPUs)", a["internal_value_usd"]),
         ("Operations (opex)", -a["opex_usd"]),
+        ("Selling costs", -a["selling_cost_usd"]),
         ("Operating income", a["operating_income_usd"]),
         ("Tax", -a["tax_usd"]),
         ("Net income", a["net_income_usd"]),
     ]
     body = [[escape(k), fmt.usd(v)] for k, v in rows]
     body.append(["EPS uplift", fmt.usd(a["eps_uplift_usd"])])
-    body.append(["Internal value (not in P&amp;L)", fmt.usd(a["internal_value_usd"])])
-    return _table(["Line (run-rate year)", "USD"], body, {1})
+    return table(["Line (run-rate year)", "USD"], body, {1})
 
 
 def _cash(e: Evaluation) -> str:
     keys = ("revenue_usd", "operating_income_usd", "net_income_usd", "cash_flow_usd")
     rows = [["0", "", "", "", fmt.usd(e.investment_usd)]]
     rows += [[str(y["year"])] + [fmt.usd(y[k]) for k in keys] for y in e.years]
-    table = _table(
+    cash_table = table(
         ["Year", "Revenue", "Operating income", "Net income", "Cash flow"], rows, {1, 2, 3, 4}
     )
     irr = fmt.pct(e.irr) if e.irr is not None else "n/a (nothing invested or never recovered)"
@@ -143,7 +122,7 @@ def _cash(e: Evaluation) -> str:
         payback = "n/a (nothing invested)"
     be = e.break_even_price_per_gpu_hour
     return (
-        f"{table}<p>NPV at {e.scenario.discount_rate:.1%}: <b>{fmt.usd(e.npv_usd)}</b> · "
+        f"{cash_table}<p>NPV at {e.scenario.discount_rate:.1%}: <b>{fmt.usd(e.npv_usd)}</b> · "
         f"IRR: {irr} · payback: {payback} · break-even price (NPV = 0): "
         f"<b>{fmt.usd(be) if be is not None else 'n/a'}</b> per GPU-hour "
         f"({escape(e.scenario.cost_basis)} basis)</p>"
@@ -180,11 +159,11 @@ def _tornado(t: Tornado) -> str:
     head = ["Input", "Low", "High", f"{m} at low", f"{m} at high", "Swing", "Source of range"]
     return (
         f"<h2>What moves the answer (tornado of {escape(m)})</h2>"
-        f"{_img(charts.tornado_png(t), 'tornado')}{_table(head, rows, {1, 2, 3, 4, 5})}"
+        f"{img(charts.tornado_png(t), 'tornado')}{table(head, rows, {1, 2, 3, 4, 5})}"
     )
 
 
-def _monte_carlo(mc: MonteCarloResult) -> str:
+def _monte_carlo(mc: MonteCarloResult, base: dict[str, float]) -> str:
     pct = mc.percentiles()
     rows = [
         [escape(k)] + [fmt.usd(v[p]) for p in ("p5", "p50", "p95", "mean")] for k, v in pct.items()
@@ -195,9 +174,9 @@ def _monte_carlo(mc: MonteCarloResult) -> str:
     ]
     return (
         f"<h2>Uncertainty (Monte Carlo, {mc.draws:,} draws, seed {mc.seed})</h2>"
-        f"{_img(charts.histogram_png(mc), 'Monte Carlo distributions')}"
-        f"{_table(['Output', 'P5', 'P50', 'P95', 'Mean'], rows, {1, 2, 3, 4})}"
-        f"<h3>Distributions drawn</h3>{_table(['Input', 'Distribution', 'Source'], dists)}"
+        f"{img(charts.histogram_png(mc, base=base), 'Monte Carlo distributions')}"
+        f"{table(['Output', 'P5', 'P50', 'P95', 'Mean'], rows, {1, 2, 3, 4})}"
+        f"<h3>Distributions drawn</h3>{table(['Input', 'Distribution', 'Source'], dists)}"
     )
 
 
@@ -206,8 +185,9 @@ def render_report(
     tornado: Tornado,
     mc: MonteCarloResult,
     full_basis: Evaluation | None = None,
+    context: ReportContext | None = None,
 ) -> str:
-    """The whole report as one HTML document."""
+    """The whole report as one HTML document (opening with "Sell, keep, or both?")."""
     s = e.scenario
     assumptions = [
         [escape(k), escape(fmt.value(v["value"])), escape(str(v["source"]))]
@@ -215,10 +195,11 @@ def render_report(
     ]
     parts = [
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Gigawatt: "
-        f"{escape(s.name)}</title><style>{_STYLE}</style></head><body>",
+        f"{escape(s.name)}</title><style>{STYLE}</style></head><body>",
         f"<h1>What is it worth? {escape(s.name)}</h1>",
         f"<p class=muted>{escape(s.description)}</p>" if s.description else "",
         _cards(e),
+        sell_keep_section(e, context) if context is not None else "",
         "<h2>How the answer is built</h2>",
         _derivation(e),
         "<h2>P&amp;L of a run-rate year</h2>",
@@ -227,15 +208,24 @@ def render_report(
         _cash(e),
         _comparison(full_basis) if full_basis is not None else "",
         _tornado(tornado),
-        _monte_carlo(mc),
+        _monte_carlo(
+            mc,
+            {
+                "revenue_usd": e["revenue_usd"],
+                "eps_uplift_usd": e["eps_uplift_usd"],
+                "npv_usd": e.npv_usd,
+                "equity_value_usd": e.valuation.get("equity_value_usd", 0.0),
+            },
+        ),
         "<h2>Revenue by price and utilisation</h2>",
-        _img(charts.heatmap_png(e.resolved), "revenue heat map"),
+        img(charts.heatmap_png(e.resolved), "revenue heat map"),
         "<h2>Assumptions and sources</h2>",
         "<p class=muted>“estimate” marks Gigawatt's own assumptions; the rest cite their "
         "source.</p>",
-        _table(["Input", "Value", "Source"], assumptions),
-        "<p class=muted>Generated by <code>gigawatt value</code>. Figures are floats in US "
-        "dollars per year unless stated; see docs/economics.md for the model.</p>",
+        table(["Input", "Value", "Source"], assumptions),
+        footer(context.command_line, context.generated)
+        if context is not None
+        else "<p class=muted>Generated by <code>gigawatt value</code>; see docs/economics.md.</p>",
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p)

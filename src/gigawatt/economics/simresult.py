@@ -8,7 +8,12 @@ scenario as:
 - internal hours / all hours -> ``internal_share`` (the model charges internal capacity at the
   same utilisation, so the twin's internal hours are reproduced exactly);
 - external hours by tier / external hours -> ``tier_mix``;
-- revenue / hours of each external tier -> ``tier_prices`` (the realised price).
+- revenue / hours of each external tier -> ``tier_prices`` (the realised price);
+- ``fleet`` (GPU type, GPUs, IT MW) -> the fleet valued: ``power_mw`` = IT MW on the ``it``
+  basis, ``gpu``, and ``kw_per_gpu`` = IT MW / GPUs, so the GPU count comes back exactly.
+
+A sweep result (``{"scenarios": [...]}``) gives its fleet only; its points become the simulated
+frontier (:mod:`gigawatt.economics.simfrontier`).
 """
 
 from __future__ import annotations
@@ -52,11 +57,40 @@ def _by_tier(doc: Mapping[str, Any], key: str) -> dict[Tier, float]:
     return out
 
 
+def _fleet(doc: Mapping[str, Any]) -> dict[str, Any]:
+    fleet = doc.get("fleet")
+    if fleet is None:
+        return {}
+    where = f"{_FIELD}.fleet"
+    if not isinstance(fleet, Mapping):
+        raise InvalidInput("expected an object with gpu_type, gpus and it_power_mw", where)
+    gpus = _number(fleet.get("gpus"), f"{where}.gpus")
+    it_mw = _number(fleet.get("it_power_mw"), f"{where}.it_power_mw")
+    if gpus <= 0 or it_mw <= 0:
+        raise InvalidInput("gpus and it_power_mw must be > 0", where)
+    out: dict[str, Any] = {
+        "power_mw": it_mw,
+        "power_basis": "it",
+        "kw_per_gpu": it_mw * 1000 / gpus,
+    }
+    if isinstance(fleet.get("gpu_type"), str):
+        out["gpu"] = fleet["gpu_type"]
+        out["gpu_mix"] = None
+    return out
+
+
 def sim_layer(doc: Any, origin: str) -> Layer:
     """Scenario overrides from a parsed simulation result, each sourced to ``origin``."""
     if not isinstance(doc, Mapping):
         raise InvalidInput("expected a JSON object with utilization and gpu_hours_by_tier", _FIELD)
-    values: dict[str, Any] = {}
+    scenarios = doc.get("scenarios")
+    if isinstance(scenarios, list) and scenarios and isinstance(scenarios[0], Mapping):
+        fleet = _fleet(scenarios[0])
+        if not fleet:
+            raise InvalidInput("a sweep result whose scenarios report no fleet", _FIELD)
+        source = f"simulation sweep {origin} (fleet)"
+        return Layer(fleet, {k: source for k in fleet})
+    values = _fleet(doc)
     if "utilization" in doc:
         values["utilization"] = _number(doc["utilization"], f"{_FIELD}.utilization")
     hours = _by_tier(doc, "gpu_hours_by_tier")
