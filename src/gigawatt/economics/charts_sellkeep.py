@@ -113,6 +113,7 @@ def bridge_png(strategies: Sequence[tuple[str, Evaluation]]) -> bytes:
             else:
                 ax.bar(j, b, bottom=level, color=_UP if b >= 0 else _DOWN)
                 level += b
+            levels += [level, level - b] if not total else [b]
             ax.text(
                 j,
                 level if not total else b,
