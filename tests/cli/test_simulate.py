@@ -159,6 +159,25 @@ def test_power_sizing_uses_the_economics_engine(workload: Path) -> None:
     assert doc["fleet_gpus"] == expected // 8 * 8
 
 
+def test_fleet_in_json_and_explicit_warmup(workload: Path) -> None:
+    doc = run_json(
+        "--workload", str(workload), "--gpus", "2000", "--gpu", "H100", "--days", "0.1",
+        "--warmup", "3600", "--external-cap-gpus", "500",
+    )  # fmt: skip
+    kw = default_catalogue().get("H100").it_kw_per_gpu
+    assert doc["fleet"] == {
+        "gpus": 2000,
+        "gpus_by_type": {"H100": 2000},
+        "gpu_type": "H100",
+        "it_power_mw": pytest.approx(2000 * kw / 1000),
+    }
+    assert doc["fleet"]["it_power_mw"] == pytest.approx(2.8)  # 1.4 kW all-in IT per H100
+    assert doc["warmup"] == 3600.0 and doc["warmup_s"] == 3600.0
+    assert doc["measured_s"] == pytest.approx(0.1 * 86400 - 3600)
+    assert doc["external_cap_gpus"] == 500
+    assert doc["external_gpu_hours"] <= 500 * doc["measured_s"] / 3600 + 1e-6
+
+
 def test_fleet_file(workload: Path, tmp_path: Path) -> None:
     fleet = tmp_path / "fleet.yaml"
     group = "node_groups: [{name: h, count: 4, gpu_type: H100, gpus_per_node: 8}]"
@@ -169,6 +188,13 @@ def test_fleet_file(workload: Path, tmp_path: Path) -> None:
     )
     doc = run_json("--workload", str(workload), "--fleet", str(fleet), "--days", "0.5")
     assert set(doc["power_by_site"]) == {"east", "west"}
+    # a fleet file's power is its sites' stated IT MW
+    assert doc["fleet"] == {
+        "gpus": 64,
+        "gpus_by_type": {"H100": 64},
+        "gpu_type": "H100",
+        "it_power_mw": pytest.approx(0.1),
+    }
     for site in doc["power_by_site"].values():
         assert 0 < site["peak_it_mw"] <= site["cap_it_mw"] + 1e-9
 
@@ -200,6 +226,12 @@ BAD: list[tuple[list[str], str]] = [
     (["--workload", "{w}", "--format", "xml"], "format: got 'xml'"),
     (["--workload", "{w}", "--report", "/nonexistent/dir/r.html"], "report: cannot write"),
     (["--workload", "{w}", "--plot", "{w}/x.png"], "plot: cannot write"),
+    (["--workload", "{w}", "--warmup", "soon"], "warmup: got 'soon'; allowed: auto, none"),
+    (["--workload", "{w}", "--warmup", "-5"], "warmup: got '-5'; allowed: auto, none"),
+    (["--workload", "{w}", "--warmup", "90000", "--days", "1"], "warmup: 90000 s is not shorter"),
+    (["--workload", "{w}", "--warmup", "90000"], "warmup: 90000 s is not shorter"),
+    (["--workload", "{w}", "--external-cap-gpus", "-1"], "external_cap_gpus: got '-1'"),
+    (["--workload", "{w}", "--external-cap-gpus", "1.5"], "external_cap_gpus: got '1.5'"),
 ]
 
 
@@ -295,6 +327,16 @@ def test_sweep_runs_scenarios_in_processes(workload: Path, tmp_path: Path) -> No
         assert doc["scenarios"][0][key] == single[key]
     table = invoke("--sweep", str(sweep))
     assert table.exit_code == 0 and "Sweep: sweep.yaml (2 scenarios)" in table.stdout
+    caps = tmp_path / "caps.yaml"
+    caps.write_text(
+        f"base: {{workload: {workload.name}, gpus: 64, days: 0.25}}\n"
+        "sweep: {external_cap_gpus: [0, 32]}\n",
+        encoding="utf-8",
+    )
+    table = invoke("--sweep", str(caps))  # not a terminal: wide enough for every column
+    assert table.exit_code == 0, table.output
+    for text in ("external_cap_gpus=32", "ext. cap GPUs", "ext. revenue USD", "int. P95 s"):
+        assert text in table.stdout
 
 
 @pytest.mark.parametrize(
@@ -304,6 +346,12 @@ def test_sweep_runs_scenarios_in_processes(workload: Path, tmp_path: Path) -> No
         ("scenarios:\n  - {policy: random}\n", [], "scenarios.0.policy"),
         ("scenarios:\n  - {trace: missing.csv}\n", [], "no such file"),
         ("scenarios:\n  - {gpus: 8}\n", ["--report", "r.html"], "apply to single runs"),
+        ("base: {gpus: 8}\n", [], "give 'scenarios', a 'sweep' over external_cap_gpus"),
+        ("sweep: {external_cap_gpus: [-1]}\n", [], "sweep.external_cap_gpus.0"),
+        ("sweep: {external_cap_gpus: []}\n", [], "sweep.external_cap_gpus"),
+        ("sweep: {gpus: [8]}\n", [], "sweep.external_cap_gpus: Field required"),
+        ("scenarios:\n  - {warmup: soon}\n", [], "scenarios.0.warmup"),
+        ("scenarios:\n  - {external_cap_gpus: -2}\n", [], "scenarios.0.external_cap_gpus"),
     ],
 )
 def test_bad_sweeps(tmp_path: Path, text: str, extra: list[str], needle: str) -> None:

@@ -166,7 +166,10 @@ def _sweep(
     if out_format == "json":
         typer.echo(json.dumps(_json_safe({"scenarios": results}), indent=2, allow_nan=False))
         return
-    print_sweep(f"Sweep: {path.name} ({len(results)} scenarios)", results, Console())
+    console = Console()
+    if not console.is_terminal:  # a file or a pipe: room for every column
+        console = Console(width=max(console.width, 200))
+    print_sweep(f"Sweep: {path.name} ({len(results)} scenarios)", results, console)
 
 
 def _run(opts: dict[str, Any]) -> None:

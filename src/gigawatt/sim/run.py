@@ -149,6 +149,10 @@ def prepare(options: SimOptions, catalogue: Catalogue) -> Prepared:
         horizon = (options.days or spec.days) * _DAY
     if len(w) == 0:
         raise InvalidInput("the workload has no jobs")
+    if isinstance(options.warmup, float) and horizon is not None and options.warmup >= horizon:
+        raise InvalidInput(
+            f"{options.warmup:g} s is not shorter than the run ({horizon:g} s)", "warmup"
+        )
     return Prepared(fleet, w, horizon, power_from_sites=options.fleet is not None)
 
 

@@ -1,7 +1,8 @@
 """Terminal tables of twin results (rich): one run, and a sweep of scenarios.
 
-A sweep over ``external_cap_gpus`` gets the sell-or-keep columns: what the external wheel
-earned and what the internal wheel received and waited in the measured window.
+A sweep over ``external_cap_gpus`` gets the sell-or-keep columns: what the external (ext.)
+wheel earned and what the internal (int.) wheel received, asked and waited in the measured
+window.
 """
 
 from __future__ import annotations
@@ -106,12 +107,12 @@ _CAP_HEADS = (
     "ext. cap GPUs",
     "measured h",
     "util.",
-    "external revenue USD",
-    "external GPU-h",
-    "internal GPU-h",
-    "internal demand GPU-h",
-    "internal queue mean s",
-    "internal P95 s",
+    "ext. revenue USD",
+    "ext. GPU-h",
+    "int. GPU-h",
+    "int. demand GPU-h",
+    "int. queue mean s",
+    "int. P95 s",
 )
 _HEADS = (
     "scenario",
@@ -162,7 +163,10 @@ def print_sweep(title: str, results: Sequence[Mapping[str, Any]], console: Conso
     table = Table(title=title)
     by_cap = any(r.get("external_cap_gpus") is not None for r in results)
     for head in _CAP_HEADS if by_cap else _HEADS:
-        table.add_column(head, justify="left" if head in ("scenario", "policy") else "right")
+        if head == "scenario":
+            table.add_column(head, min_width=min(max(len(str(r["name"])) for r in results), 40))
+        else:
+            table.add_column(head, justify="left" if head == "policy" else "right")
     for r in results:
         table.add_row(*(_cap_row(r) if by_cap else _row(r)))
     console.print(table)

@@ -13,6 +13,7 @@ A run starts with an empty fleet, so its first hours are a ramp-up that no stead
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Literal
 
@@ -30,18 +31,17 @@ STEADY_SHARE = 0.95
 
 def parse_warmup(value: object, field: str = "warmup") -> Warmup:
     """``auto``, ``none`` or a finite number of seconds >= 0 (strings are parsed)."""
+    seconds = math.nan
     if isinstance(value, str):
         text = value.strip().lower()
         if text in ("auto", "none"):
             return "auto" if text == "auto" else "none"
-        try:
-            value = float(text)
-        except ValueError:
-            value = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError):
+            seconds = float(text)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
-        if math.isfinite(seconds) and seconds >= 0:
-            return seconds
+    if math.isfinite(seconds) and seconds >= 0:
+        return seconds
     raise InvalidInput(f"got {value!r}; allowed: auto, none, or seconds >= 0", field)
 
 
