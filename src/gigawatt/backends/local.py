@@ -57,7 +57,6 @@ from gigawatt.backends.local_records import (
     exit_status,
     parse_handle,
     rank_times,
-    read_claim,
 )
 from gigawatt.backends.sandbox import Availability, SandboxPolicy
 from gigawatt.core.clock import Clock, WallClock
@@ -284,15 +283,17 @@ class LocalBackend(Backend):
         return handle
 
     def sweep(self, keep: set[tuple[str, int]]) -> list[str]:
-        """Kill every rank under this state directory that runs (runner alive, or processes
-        in its cgroup) for an attempt not in ``keep``; ``job/attempt`` names of those killed."""
+        """Fence every rank under this state directory of an attempt not in ``keep`` and kill
+        what of it runs (runner alive, or processes in its cgroup); ``job/attempt`` names of
+        those killed."""
         removed: list[str] = []
         for job_id, attempt, adir in attempt_ids(self.state_dir):
             if (job_id, attempt) in keep:
                 continue
             hit = False
             for r in range(len(adir.rank_logs()) or 1):
-                claim = read_claim(adir.claim(r))
+                # Fence what has not started yet, so that it never does.
+                claim = runner.claim(str(adir.claim(r)), {"fenced": True})
                 dirs = [str(d) for d in self._cgroup_dirs(job_id, attempt, r)]
                 proc = _claim_process(claim)
                 alive = proc is not None and procs.is_alive(proc)
