@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from gigawatt.api.errors import BodyLimit, install_error_handlers
+from gigawatt.api.idempotency import Idempotency
 from gigawatt.api.routers import billing, jobs, keys, system, tenants
 from gigawatt.api.schemas import ErrorOut
 from gigawatt.console import install_console, worth_router
@@ -93,5 +94,6 @@ def create_app(
     limits: dict[str, int] = {}
     if inference is not None:  # prompts may be larger than job submissions
         limits = dict.fromkeys(("/v1/chat/", "/v1/completions"), inference.max_body_bytes)
+    app.add_middleware(Idempotency, platform=platform)  # inside the body limit
     app.add_middleware(BodyLimit, max_bytes=platform.settings.max_body_bytes, path_limits=limits)
     return app
