@@ -42,7 +42,10 @@ def _utilisation(ax: Axes, r: SimResult) -> None:
     ax.set_ylim(0, 100)
     ax.set_xlabel("days")
     ax.set_ylabel("% of fleet GPUs allocated")
-    ax.set_title(f"Utilisation by tier (mean {r.summary['utilization']:.1%})")
+    warmup_s = float(r.summary.get("warmup_s", 0.0))
+    if warmup_s > 0:
+        ax.axvspan(0, warmup_s / 86400.0, color="grey", alpha=0.25, label="warm-up (excluded)")
+    ax.set_title(f"Utilisation by tier (measured window: mean {r.summary['utilization']:.1%})")
     ax.legend(loc="upper right", fontsize=8)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
@@ -43,6 +44,15 @@ def _table(head: list[str], rows: list[list[Any]]) -> str:
     return "".join(out)
 
 
+def _window_text(s: Mapping[str, Any]) -> str:
+    warmup_h = float(s.get("warmup_s", 0.0)) / 3600
+    measured_h = float(s.get("measured_s", 0.0)) / 3600
+    return (
+        f"Figures below cover the measured window: {measured_h:,.2f} h after a warm-up of "
+        f"{warmup_h:,.2f} h (rule: {s.get('warmup', 'none')}); the chart shows the whole run."
+    )
+
+
 def render_report(r: SimResult, title: str = "Gigawatt digital twin") -> str:
     """The report as one HTML string (no external resources)."""
     s = r.summary
@@ -68,6 +78,7 @@ def render_report(r: SimResult, title: str = "Gigawatt digital twin") -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>",
         f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>",
         "<h2>Utilisation by tier</h2>",
+        f"<p>{escape(_window_text(s))}</p>",
         _img(utilisation_png(r), "utilisation stacked by tier over time"),
         "<h2>Per tier</h2>",
         _table(
