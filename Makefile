@@ -36,9 +36,10 @@ $(BIN)/.installed-all: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[all]'
 	touch $@ $(BIN)/.installed-base
 
+# GIGAWATT_PORT / GIGAWATT_HOST (environment or `make run GIGAWATT_PORT=8080`) choose the address.
 run: $(BIN)/.installed-base
 	$(call need_debs,bwrap:bubblewrap)
-	$(BIN)/gigawatt serve
+	$(BIN)/gigawatt serve $(if $(GIGAWATT_PORT),--port $(GIGAWATT_PORT)) $(if $(GIGAWATT_HOST),--host $(GIGAWATT_HOST))
 
 system-deps:
 	$(call need_debs,bwrap:bubblewrap chromium:chromium)
