@@ -44,6 +44,7 @@ PNL_KEYS: tuple[str, ...] = (
 )
 _YEAR_KEYS = (
     "revenue_usd",
+    "internal_value_usd",
     "power_cost_usd",
     "depreciation_usd",
     "opex_usd",
