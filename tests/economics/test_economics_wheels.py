@@ -131,7 +131,8 @@ def test_eps_is_not_divided_by_a_placeholder() -> None:
 
 
 def _closed_form_share(alpha: float, v: float, p: float, u: float, cost_pct: float) -> float:
-    """s = 0: maximise (1-i) G u p (1-c) + v u G^(1-a) (iG)^a  ->  i* = (a v / (p (1-c)))^(1/(1-a))."""
+    """s = 0: maximise (1-i) G u p (1-c) + v u G^(1-a) (iG)^a,
+    so i* = (a v / (p (1-c)))^(1/(1-a)) (u cancels when u_int = u)."""
     return float(np.clip((alpha * v / (p * (1 - cost_pct))) ** (1 / (1 - alpha)), 0, 1))
 
 
