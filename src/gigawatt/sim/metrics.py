@@ -20,7 +20,8 @@ from gigawatt.sim.wheels import internal_wheel
 from gigawatt.sim.window import Warmup, gpu_seconds_from, window_start_s
 from gigawatt.sim.workload import TIERS, FloatArray
 
-#: Keys every JSON result has (a contract: ``gigawatt value --from-sim`` and scripts read them).
+#: Keys every JSON result of ``gigawatt simulate`` has (a contract: ``gigawatt value --from-sim``
+#: and scripts read them); ``fleet`` and ``external_cap_gpus`` come from ``run.simulate``.
 STABLE_KEYS = (
     "jobs",
     "jobs_completed",
@@ -33,6 +34,16 @@ STABLE_KEYS = (
     "revenue_usd_by_tier",
     "sim_wall_s",
     "jobs_per_second",
+    "warmup_s",
+    "measured_s",
+    "fleet",
+    "external_cap_gpus",
+    "external_revenue_usd",
+    "external_gpu_hours",
+    "internal_gpu_hours",
+    "internal_demand_gpu_hours",
+    "internal_mean_queue_s",
+    "internal_p95_queue_s",
 )
 EXTERNAL = tuple(t for t in TIERS if t.external)
 
