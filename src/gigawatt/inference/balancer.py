@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gigawatt.core.clock import Clock
+from gigawatt.core.states import DeploymentStatus, ReplicaStatus
 from gigawatt.store.db import transaction
 from gigawatt.store.inference_models import DeploymentModel, ReplicaModel
 
@@ -45,7 +46,10 @@ def ready_replicas(session: Session) -> list[tuple[str, str, str]]:
     query = (
         select(ReplicaModel.id, DeploymentModel.model_id, ReplicaModel.url)
         .join(DeploymentModel, DeploymentModel.id == ReplicaModel.deployment_id)
-        .where(ReplicaModel.status == "ready", DeploymentModel.status == "active")
+        .where(
+            ReplicaModel.status == ReplicaStatus.READY.value,
+            DeploymentModel.status == DeploymentStatus.ACTIVE.value,
+        )
         .order_by(ReplicaModel.id)
     )
     return [(rid, model, url) for rid, model, url in session.execute(query) if url]

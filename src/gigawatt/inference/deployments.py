@@ -21,6 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gigawatt.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from gigawatt.core.states import DeploymentStatus, ReplicaStatus
+from gigawatt.core.tiers import JobStatus
 from gigawatt.inference.accounting import Caller
 from gigawatt.inference.registry import load_one
 from gigawatt.inference.settings import InferenceDeps, JobControl
@@ -29,8 +31,11 @@ from gigawatt.store.inference_models import DeploymentModel, ReplicaModel
 from gigawatt.store.models import TenantModel
 from gigawatt.store.repositories.ids import new_id
 
-TERMINAL = frozenset({"succeeded", "failed", "cancelled", "missing"})
-LIVE = ("starting", "ready")
+#: What :func:`_status` says of a replica job that no longer exists.
+MISSING = "missing"
+#: Replica job states after which the replica is gone.
+TERMINAL = frozenset({*(s.value for s in JobStatus if s.is_terminal()), MISSING})
+LIVE = (ReplicaStatus.STARTING.value, ReplicaStatus.READY.value)
 
 
 class DeploymentSpec(BaseModel):
@@ -167,7 +172,7 @@ def create(
         gpu_type=spec.gpu_type,
         tier=spec.tier,
         replicas=spec.replicas,
-        status="active",
+        status=DeploymentStatus.ACTIVE.value,
         register_url=f"{public_url}/v1/deployments/{dep_id}/replicas",
         replica_token=secrets.token_hex(24),
         failures=0,
@@ -186,7 +191,7 @@ def create(
                 deployment_id=dep_id,
                 job_id=job_id,
                 url=None,
-                status="starting",
+                status=ReplicaStatus.STARTING.value,
                 created_at=now,
                 updated_at=now,
             )
@@ -207,7 +212,7 @@ def _placeholder(session: Session, row: DeploymentModel, now: float) -> str:
             deployment_id=row.id,
             job_id=f"pending-{rep_id}",
             url=None,
-            status="starting",
+            status=ReplicaStatus.STARTING.value,
             created_at=now,
             updated_at=now,
         )
@@ -229,7 +234,7 @@ def _start(deps: InferenceDeps, dep_id: str, rep_id: str) -> None:
             rep = s.get(ReplicaModel, rep_id)
             dep = s.get(DeploymentModel, dep_id)
             if rep is not None:
-                rep.status, rep.updated_at = "stopped", deps.clock.now()
+                rep.status, rep.updated_at = ReplicaStatus.STOPPED.value, deps.clock.now()
             if dep is not None:
                 dep.reason = f"replica job refused: {exc}"[:2000]
         return
@@ -259,10 +264,10 @@ def delete(deps: InferenceDeps, caller: Caller, deployment_id: str) -> dict[str,
     """Stop routing to the deployment and cancel its replica jobs."""
     with transaction(deps.sessions) as s:
         row = _visible(s, caller, deployment_id)
-        row.status = "deleted"
+        row.status = DeploymentStatus.DELETED.value
         live = [r for r in _replicas(s, row.id) if r.status in LIVE]
         for r in live:
-            r.status, r.updated_at = "stopped", deps.clock.now()
+            r.status, r.updated_at = ReplicaStatus.STOPPED.value, deps.clock.now()
     for r in live:
         if not r.job_id.startswith("pending-"):
             _jobs(deps).cancel(r.job_id)
@@ -280,16 +285,16 @@ def register_replica(
         rep = s.get(ReplicaModel, spec.replica_id)
         if rep is None or rep.deployment_id != deployment_id:
             raise NotFound(f"no replica {spec.replica_id!r} in deployment {deployment_id}")
-        if row.status != "active" or rep.status == "stopped":
+        if row.status != DeploymentStatus.ACTIVE or rep.status == ReplicaStatus.STOPPED:
             raise Conflict(f"replica {spec.replica_id} is no longer wanted")
-        rep.url, rep.status, rep.updated_at = spec.url, "ready", deps.clock.now()
+        rep.url, rep.status, rep.updated_at = spec.url, ReplicaStatus.READY.value, deps.clock.now()
 
 
 def _status(jobs: JobControl, job_id: str) -> str:
     try:
         return jobs.status(job_id)
     except NotFound:
-        return "missing"
+        return MISSING
 
 
 def reconcile(deps: InferenceDeps) -> None:
@@ -298,7 +303,11 @@ def reconcile(deps: InferenceDeps) -> None:
         return
     with transaction(deps.sessions) as s:
         active = list(
-            s.scalars(select(DeploymentModel.id).where(DeploymentModel.status == "active"))
+            s.scalars(
+                select(DeploymentModel.id).where(
+                    DeploymentModel.status == DeploymentStatus.ACTIVE.value
+                )
+            )
         )
         live = {d: [(r.id, r.job_id) for r in _replicas(s, d) if r.status in LIVE] for d in active}
     ended = {
@@ -312,20 +321,20 @@ def reconcile(deps: InferenceDeps) -> None:
         cancel: list[str] = []
         with transaction(deps.sessions) as s:
             row = s.get(DeploymentModel, dep_id, with_for_update=True)
-            if row is None or row.status != "active":
+            if row is None or row.status != DeploymentStatus.ACTIVE:
                 continue
             reps = [r for r in _replicas(s, dep_id) if r.status in LIVE]
             for r in reps:
                 if r.id in ended:
-                    r.status, r.updated_at = "stopped", deps.clock.now()
+                    r.status, r.updated_at = ReplicaStatus.STOPPED.value, deps.clock.now()
                     if r.url is None:
                         row.failures += 1
             alive = [r for r in reps if r.status in LIVE]
             if row.failures >= deps.settings.max_replica_failures:
-                row.status = "failed"
+                row.status = DeploymentStatus.FAILED.value
                 row.reason = f"{row.failures} replica jobs ended before their worker was ready"
                 for r in alive:
-                    r.status, r.updated_at = "stopped", deps.clock.now()
+                    r.status, r.updated_at = ReplicaStatus.STOPPED.value, deps.clock.now()
                 cancel = [r.job_id for r in alive if not r.job_id.startswith("pending-")]
             else:
                 now = deps.clock.now()

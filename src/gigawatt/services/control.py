@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from gigawatt.backends.base import Handle, LaunchSpec
 from gigawatt.core.errors import Conflict, Unschedulable
+from gigawatt.core.states import AttemptStatus
 from gigawatt.core.tiers import JobStatus
 from gigawatt.scheduling.model import SchedulingPolicy
 from gigawatt.scheduling.scheduler import Scheduler
@@ -290,24 +291,32 @@ class ControlLoop:
         except Exception as exc:
             log.warning("starting job %s attempt %s failed: %s", spec.job_id, spec.attempt, exc)
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-            outcome = Outcome("failed", JobStatus.FAILED, f"could not start: {message}")
+            outcome = Outcome(AttemptStatus.FAILED, JobStatus.FAILED, f"could not start: {message}")
             if p.state.discovered:
                 self.fleet.refresh(force=True)
                 gone = [node for node, _ in spec.placement if node not in p.nodes]
                 if gone:  # its node left the fleet meanwhile: not the job's fault
                     why = f"could not start: node {', '.join(gone)} left the fleet; requeued"
-                    outcome = Outcome("failed", JobStatus.QUEUED, why)
+                    outcome = Outcome(AttemptStatus.FAILED, JobStatus.QUEUED, why)
             with transaction(p.sessions) as s:
                 attempt = attempts_repo.get_attempt(s, attempt_id)
                 job = s.get(JobModel, spec.job_id)
-                if attempt is not None and job is not None and attempt.status == "starting":
+                if (
+                    attempt is not None
+                    and job is not None
+                    and attempt.status == AttemptStatus.STARTING
+                ):
                     finish_attempt(p, s, attempt, job, p.clock.now(), outcome)
             return
         self._crash("launch.after_start")
         adopted = False
         with transaction(p.sessions) as s:
             recorded = attempts_repo.update_attempt(
-                s, attempt_id, only_if_status="starting", status="running", handle=dict(handle.data)
+                s,
+                attempt_id,
+                only_if_status=AttemptStatus.STARTING.value,
+                status=AttemptStatus.RUNNING.value,
+                handle=dict(handle.data),
             )
             if recorded:
                 try:
@@ -316,7 +325,11 @@ class ControlLoop:
                     log.warning("job %s: %s", spec.job_id, exc.message)
             else:
                 row = attempts_repo.get_attempt(s, attempt_id)
-                adopted = row is not None and row.status == "running" and row.handle is not None
+                adopted = (
+                    row is not None
+                    and row.status == AttemptStatus.RUNNING
+                    and row.handle is not None
+                )
         if not recorded and adopted:
             log.warning("job %s attempt %s was adopted by another loop", spec.job_id, spec.attempt)
         elif not recorded:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from gigawatt.backends.base import ExitStatus, Handle
 from gigawatt.core.errors import Conflict
+from gigawatt.core.states import AttemptStatus
 from gigawatt.core.tiers import JobStatus, Tier
 from gigawatt.services.accounting import credit_reserved_preemption, measured_remainder, meter
 from gigawatt.services.platform import Platform
@@ -38,7 +39,7 @@ NODE_LOST = "node_lost"
 class Outcome:
     """Final state of an attempt and where its job goes."""
 
-    attempt_status: str
+    attempt_status: AttemptStatus
     job_status: JobStatus
     reason: str
     #: the attempt ended because its node was lost (a reserved one earns the credit)
@@ -63,28 +64,30 @@ def describe(status: ExitStatus) -> str:
 def outcome_of(attempt: AttemptModel, job: JobModel, status: ExitStatus | None) -> Outcome:
     """How an attempt that ended with ``status`` (None: lost) counts, given why it was stopped."""
     if attempt.stop_reason == CANCEL:
-        return Outcome("cancelled", JobStatus.CANCELLED, "cancelled")
+        return Outcome(AttemptStatus.CANCELLED, JobStatus.CANCELLED, "cancelled")
     if attempt.stop_reason == PREEMPT:
         reason = f"preempted for job {attempt.preempting_for} (attempt {attempt.attempt}); requeued"
-        return Outcome("preempted", JobStatus.QUEUED, reason)
+        return Outcome(AttemptStatus.PREEMPTED, JobStatus.QUEUED, reason)
     if attempt.stop_reason == MAX_RUNTIME:
-        return Outcome("failed", JobStatus.FAILED, f"exceeded max_runtime_s={job.max_runtime_s}")
+        return Outcome(
+            AttemptStatus.FAILED, JobStatus.FAILED, f"exceeded max_runtime_s={job.max_runtime_s}"
+        )
     if status is None:
-        return Outcome("failed", JobStatus.FAILED, "lost")
+        return Outcome(AttemptStatus.FAILED, JobStatus.FAILED, "lost")
     if status.reason == NODE_LOST:
         return node_lost_outcome(attempt, job)
     if status.succeeded:
-        return Outcome("succeeded", JobStatus.SUCCEEDED, "")
-    return Outcome("failed", JobStatus.FAILED, describe(status))
+        return Outcome(AttemptStatus.SUCCEEDED, JobStatus.SUCCEEDED, "")
+    return Outcome(AttemptStatus.FAILED, JobStatus.FAILED, describe(status))
 
 
 def node_lost_outcome(attempt: AttemptModel, job: JobModel) -> Outcome:
     """A spot job whose node was lost is requeued (billed for what it ran); others fail."""
     if job.tier == Tier.SPOT.value:
         reason = f"{NODE_LOST}: the node of attempt {attempt.attempt} was lost; requeued"
-        return Outcome("failed", JobStatus.QUEUED, reason, node_lost=True)
+        return Outcome(AttemptStatus.FAILED, JobStatus.QUEUED, reason, node_lost=True)
     reason = f"{NODE_LOST}: the node of attempt {attempt.attempt} was lost"
-    return Outcome("failed", JobStatus.FAILED, reason, node_lost=True)
+    return Outcome(AttemptStatus.FAILED, JobStatus.FAILED, reason, node_lost=True)
 
 
 def finish_attempt(
@@ -105,7 +108,7 @@ def finish_attempt(
     attempts_repo.update_attempt(
         session,
         attempt.id,
-        status=outcome.attempt_status,
+        status=outcome.attempt_status.value,
         ended_at=end,
         exit_code=exit_code,
         reason=outcome.reason,
@@ -117,7 +120,7 @@ def finish_attempt(
         jobs_repo.transition(session, job.id, outcome.job_status, platform.clock.now(), **fields)
     except Conflict as exc:  # the job already left (should not happen): keep the billing
         log.warning("job %s: %s", job.id, exc.message)
-    if outcome.attempt_status == "preempted":
+    if outcome.attempt_status is AttemptStatus.PREEMPTED:
         credit_reserved_preemption(platform, session, attempt, job, end)
     elif outcome.node_lost:
         credit_reserved_preemption(platform, session, attempt, job, end, "lost its node")

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from gigawatt.backends.base import ExitStatus, Handle
 from gigawatt.core.errors import Conflict
+from gigawatt.core.states import AttemptStatus
 from gigawatt.core.tiers import JobStatus
 from gigawatt.services.lifecycle import Outcome, finish_attempt, handle_of, outcome_of
 from gigawatt.services.platform import Platform
@@ -80,12 +81,14 @@ def recover_unrecorded(
         log.exception("finding job %s attempt %s failed", job.id, attempt.attempt)
         return None
     if handle is None:
-        outcome = Outcome("failed", JobStatus.QUEUED, "never launched; requeued")
+        outcome = Outcome(AttemptStatus.FAILED, JobStatus.QUEUED, "never launched; requeued")
         finish_attempt(platform, session, attempt, job, attempt.started_at, outcome)
         return None
     data = dict(handle.data)
-    attempts_repo.update_attempt(session, attempt.id, status="running", handle=data)
-    attempt.status, attempt.handle = "running", data
+    attempts_repo.update_attempt(
+        session, attempt.id, status=AttemptStatus.RUNNING.value, handle=data
+    )
+    attempt.status, attempt.handle = AttemptStatus.RUNNING.value, data
     if job.status == JobStatus.STARTING.value:
         try:
             jobs_repo.transition(session, job.id, JobStatus.RUNNING, platform.clock.now())
@@ -120,7 +123,7 @@ def _end_lost(platform: Platform, session: Session, attempt: AttemptModel, job: 
         status = None
     outcome = outcome_of(attempt, job, status)
     if status is None and outcome.job_status is JobStatus.FAILED and attempt.stop_reason is None:
-        outcome = Outcome("failed", JobStatus.FAILED, LOST_REASON)
+        outcome = Outcome(AttemptStatus.FAILED, JobStatus.FAILED, LOST_REASON)
     code = None if status is None else status.exit_code
     end = real_end(attempt, status, platform.clock.now()) or attempt.last_heartbeat_at
     finish_attempt(platform, session, attempt, job, end, outcome, code)

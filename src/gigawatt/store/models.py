@@ -7,6 +7,8 @@ Invariants enforced by the database itself:
 - ``usage_records.idempotency_key`` and ``ledger_transactions.idempotency_key`` are unique:
   nothing is billed twice;
 - ``invoices`` are unique per ``(tenant_id, period, sequence)``;
+- ``jobs.status``, ``attempts.status`` (and the inference deployments' and replicas') hold
+  only the values of their enums (CHECK constraints);
 - ``idempotency_keys`` has primary key ``(scope, key)``: one request per client key and
   tenant, whatever the number of server processes racing on it.
 """
@@ -19,6 +21,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Double,
     ForeignKey,
     Index,
@@ -31,6 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from gigawatt.core.states import AttemptStatus, check_sql
+from gigawatt.core.tiers import JobStatus
 from gigawatt.store.types import MicroDollars
 
 _NAMING = {
@@ -95,7 +100,10 @@ class JobModel(Base):
     """A submitted job. ``status`` is the visible lifecycle state; attempts hold the runs."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_tenant_submitted", "tenant_id", "submitted_at"),)
+    __table_args__ = (
+        Index("ix_jobs_tenant_submitted", "tenant_id", "submitted_at"),
+        CheckConstraint(check_sql("status", JobStatus), name="ck_jobs_status"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
@@ -125,7 +133,10 @@ class AttemptModel(Base):
     """
 
     __tablename__ = "attempts"
-    __table_args__ = (UniqueConstraint("job_id", "attempt", name="uq_attempts_job_attempt"),)
+    __table_args__ = (
+        UniqueConstraint("job_id", "attempt", name="uq_attempts_job_attempt"),
+        CheckConstraint(check_sql("status", AttemptStatus), name="ck_attempts_status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)

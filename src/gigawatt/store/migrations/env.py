@@ -1,7 +1,8 @@
 """Alembic environment: runs online against the engine passed in the config attributes.
 
 On PostgreSQL the migration takes a transaction-level advisory lock, so that several server
-processes starting together do not race to create the schema.
+processes starting together do not race to create the schema. On SQLite, foreign keys are
+off while migrations rebuild tables (batch mode) and checked before the commit.
 """
 
 from __future__ import annotations
@@ -20,16 +21,29 @@ def _run() -> None:
     if engine is None:
         raise RuntimeError("gigawatt migrations run through gigawatt.store.migrate.upgrade()")
     with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=Base.metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
-            transaction_per_migration=False,
-        )
-        with context.begin_transaction():
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        raw = connection.connection.driver_connection if sqlite else None
+        if raw is not None:  # batch mode rebuilds tables: foreign keys off (outside a transaction)
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=Base.metadata,
+                render_as_batch=sqlite,
+                transaction_per_migration=False,
+            )
+            with context.begin_transaction():
+                if connection.dialect.name == "postgresql":
+                    lock = text("SELECT pg_advisory_xact_lock(:k)")
+                    connection.execute(lock, {"k": _MIGRATION_LOCK})
+                context.run_migrations()
+                if raw is not None:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration broke foreign keys: {broken[:5]}")
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 _run()

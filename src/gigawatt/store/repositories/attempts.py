@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from gigawatt.core.states import AttemptStatus
 from gigawatt.store.models import AttemptModel, GpuAllocationModel, JobModel
 
 #: Attempt states that hold GPUs.
-ACTIVE = ("starting", "running")
+ACTIVE = (AttemptStatus.STARTING.value, AttemptStatus.RUNNING.value)
 
 
 def create_attempt(
@@ -27,7 +28,7 @@ def create_attempt(
     row = AttemptModel(
         job_id=job.id,
         attempt=number,
-        status="starting",
+        status=AttemptStatus.STARTING.value,
         placement=[[node, gpus] for node, gpus in placement],
         gpu_indices=[list(ix) for ix in gpu_indices],
         handle=None,
