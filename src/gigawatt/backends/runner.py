@@ -4,6 +4,7 @@
 
 In order, it:
 
+0. closes every file descriptor it inherited but stdin, stdout and stderr;
 1. claims the rank (``--claim``): links a file holding its identity (pid, start time in clock
    ticks, boot id) and the wall time it starts the job to ``F``. The link fails if ``F``
    exists: a restarted control plane *fenced* the rank (decided it never started), and the
@@ -17,8 +18,8 @@ In order, it:
    with ``--spare-child``: the sandbox's outer process, whose death would kill the sandbox at
    once), else to its own process group, once;
 4. when the job's main process ends: SIGKILLs whatever is left in the cgroups (no process
-   outlives its rank), and writes ``<code> <end wall time>`` to ``EXIT`` atomically and
-   fsynced (``-N``: killed by signal N).
+   outlives its rank) and removes them, and writes ``<code> <end wall time>`` to ``EXIT``,
+   atomically and fsynced (``-N``: killed by signal N).
 
 SIGKILL goes to the runner's group and the cgroups directly; the runner dies with them and
 writes nothing (the backend knows it killed).
@@ -282,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     opts, exit_file, cmd = parsed
+    # Nothing of the control plane's (its listening socket, its database) reaches the job.
+    os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536)
     cgroups: list[str] = opts["cgroups"]
     cg = _cgroup_module() if cgroups else None
     forwarder = _Forwarder(cgroups, opts["spare"], cg)
@@ -315,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     ended_at = time.time()
     if cg is not None:
         cg.kill_all(cgroups)  # nothing of the job outlives it
+        cg.remove(cgroups)
     if pump is not None:
         pump.join(2.0)
     write_exit_code(exit_file, code, ended_at)

@@ -169,10 +169,13 @@ def _wait_frozen(freezer: Path, deadline: float) -> None:
 
 
 def remove(dirs: Sequence[str | Path]) -> None:
-    """Remove the rank's (empty) cgroups; errors are ignored."""
+    """Remove the rank's (empty) cgroups, and their scope when it is empty; errors are
+    ignored."""
     for d in dirs:
         with contextlib.suppress(OSError):
             os.rmdir(d)
+        with contextlib.suppress(OSError):
+            os.rmdir(Path(d).parent)
 
 
 def signal_members(dirs: Sequence[str | Path], sig: int, spare: Iterable[int] = ()) -> int:
