@@ -101,7 +101,7 @@ def test_console_flow(served: Any, browser: Any, shots: Any) -> None:
     expect(page.locator("dd .badge").first).to_have_text("succeeded", timeout=LONG)
     expect(page.get_by_test_id("log")).to_contain_text("finished", timeout=LONG)
     # placement: the node and GPU index the attempt ran on
-    expect(page.get_by_role("cell", name=re.compile(r"^e2e/h100-\d+: GPUs \d$"))).to_be_visible()
+    expect(page.get_by_role("cell", name=re.compile(r"^e2e\/h100-\d+: GPUs \d$"))).to_be_visible()
     shots(page, "job")
     job_id = page.url.rsplit("/", 1)[-1]
 

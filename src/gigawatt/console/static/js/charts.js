@@ -23,20 +23,26 @@ function legend(series) {
     h("span", {}, h("span", { class: "sw", "aria-hidden": "true", style: `background:${colorOf(x.name, i)}` }), x.label || x.name)));
 }
 
-const W = 640, H = 220, L = 44, R = 10, T = 10, B = 26;
+const W = 640, H = 220, L = 58, R = 10, T = 10, B = 26;
 
-function axes(svg, ymax, fmt) {
+/** Axis labels: short, and distinct however small the scale. */
+function tick(v, ymax, unit) {
+  const t = v === 0 ? "0" : ymax >= 10 ? String(Math.round(v)) : String(Number(v.toPrecision(2)));
+  return unit === "$" ? "$" + t : t;
+}
+
+function axes(svg, ymax, unit) {
   for (let i = 0; i <= 4; i++) {
     const y = T + (H - T - B) * (1 - i / 4);
     svg.append(s("line", { x1: L, x2: W - R, y1: y, y2: y, stroke: "#e5e7eb" }));
-    svg.append(s("text", { x: L - 6, y: y + 4, "text-anchor": "end" }, fmt(ymax * i / 4)));
+    svg.append(s("text", { x: L - 6, y: y + 4, "text-anchor": "end" }, tick((ymax * i) / 4, ymax, unit)));
   }
   svg.append(s("line", { class: "axis", x1: L, x2: L, y1: T, y2: H - B }));
   svg.append(s("line", { class: "axis", x1: L, x2: W - R, y1: H - B, y2: H - B }));
 }
 
 /** Step lines over time: series = [{name, label?, points: [[epoch_s, value], ...]}]. */
-export function timeChart({ title, series, x0, x1, fmt = (v) => String(Math.round(v * 100) / 100) }) {
+export function timeChart({ title, series, x0, x1, unit = "", fmt = (v) => String(Math.round(v * 100) / 100) }) {
   const ymax = niceMax(Math.max(1, ...series.flatMap((x) => x.points.map((p) => p[1]))));
   const span = Math.max(1, x1 - x0);
   const X = (t) => L + ((t - x0) / span) * (W - L - R);
@@ -44,7 +50,7 @@ export function timeChart({ title, series, x0, x1, fmt = (v) => String(Math.roun
   const latest = series.map((x) => `${x.label || x.name} ${x.points.length ? fmt(x.points[x.points.length - 1][1]) : 0}`).join(", ");
   const svg = s("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `${title}; latest: ${latest}` },
     s("title", {}, title));
-  axes(svg, ymax, fmt);
+  axes(svg, ymax, unit);
   for (let i = 0; i <= 4; i++) {
     const t = x0 + (span * i) / 4;
     const label = new Date(t * 1000).toISOString().slice(11, 16);
@@ -64,7 +70,7 @@ export function timeChart({ title, series, x0, x1, fmt = (v) => String(Math.roun
 }
 
 /** Bars per category; stacked when several series: series = [{name, values: [...]}]. */
-export function barChart({ title, categories, series, fmt = (v) => String(v) }) {
+export function barChart({ title, categories, series, unit = "", fmt = (v) => String(v) }) {
   const totals = categories.map((_, c) => series.reduce((a, x) => a + (Number(x.values[c]) || 0), 0));
   const ymax = niceMax(Math.max(0, ...totals));
   const Y = (v) => T + (H - T - B) * (1 - v / ymax);
@@ -74,7 +80,7 @@ export function barChart({ title, categories, series, fmt = (v) => String(v) }) 
   const desc = categories.map((c, i) => `${c}: ${fmt(totals[i])}`).join("; ");
   const svg = s("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `${title}. ${desc || "no data"}` },
     s("title", {}, title));
-  axes(svg, ymax, fmt);
+  axes(svg, ymax, unit);
   const every = Math.ceil(n / 8);
   categories.forEach((cat, c) => {
     const x = L + slot * c + (slot - bw) / 2;

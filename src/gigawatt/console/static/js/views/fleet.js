@@ -44,7 +44,7 @@ function siteView(site, tiers) {
 
 export default {
   mount(root, ctx) {
-    let windowH = sessionStorage.getItem("gigawatt.fleetWindow") || "6";
+    let windowH = sessionStorage.getItem("gigawatt.fleetWindow") || "1";
     const select = h("select", { id: "fleet-window" }, WINDOWS.map(([v, l]) => h("option", { value: v, selected: v === windowH }, l)));
     const cards = h("div", { class: "cards" });
     const charts = h("div", { class: "grid" });

@@ -22,14 +22,14 @@ function spendCharts(records) {
   const used = groups.filter((g) => byTier[g] > 0);
   return [
     h("div", { class: "panel" }, barChart({ title: "Spend by day (USD)", categories: days.map((d) => d.slice(5)),
-      series: used.map((g) => ({ name: g, values: byDay[g] })), fmt: fmtUsd })),
+      series: used.map((g) => ({ name: g, values: byDay[g] })), unit: "$", fmt: fmtUsd })),
     h("div", { class: "panel" }, barChart({ title: "Spend by tier (USD)", categories: used,
-      series: [{ name: "total", label: "spend", values: used.map((g) => byTier[g]) }], fmt: fmtUsd })),
+      series: [{ name: "total", label: "spend", values: used.map((g) => byTier[g]) }], unit: "$", fmt: fmtUsd })),
   ];
 }
 
 function closeForm(ctx, onDone) {
-  const period = h("input", { id: "close-period", placeholder: "YYYY-MM (default: this month)", pattern: "\\d{4}-\\d{2}" });
+  const period = h("input", { id: "close-period", placeholder: "YYYY-MM (default: this month)", pattern: "\\d{4}-\\d{2}", size: 30 });
   const out = h("div", { "aria-live": "polite" });
   const button = h("button", { type: "submit" }, "Close period");
   const form = h("form", { class: "inline", "aria-label": "Close a billing period" },
