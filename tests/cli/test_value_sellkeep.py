@@ -275,3 +275,27 @@ def test_from_sim_sweep_builds_the_simulated_frontier(tmp_path: Path) -> None:
     assert sim["best"] in sim["points"]
     table = run("--from-sim", str(path), "--internal-value", "2.0")
     assert table.exit_code == 0 and "Simulated frontier" in table.stdout
+
+
+def test_real_twin_sweep_feeds_the_frontier(tmp_path: Path) -> None:
+    """The packaged sell-or-keep sweep, run by the twin, valued by the engine."""
+    from importlib import resources
+
+    sweep = resources.files("gigawatt.sim").joinpath("sweeps/sell-or-keep.yaml")
+    sim = CliRunner().invoke(app, ["simulate", "--sweep", str(sweep), "--format", "json"])
+    assert sim.exit_code == 0, sim.output
+    path = tmp_path / "sweep.json"
+    path.write_text(sim.stdout, encoding="utf-8")
+    doc = run_json("--from-sim", str(path), "--optimize", "internal_share")
+    assert doc["gpus"] == 2000 and doc["gpus_by_type"] == {"H100": 2000}
+    points = doc["allocation"]["simulated_frontier"]["points"]
+    caps = [p["external_cap_gpus"] for p in points]
+    assert caps == sorted(caps) and len(points) == 5
+    revenue = [p["external_revenue_usd"] for p in points]
+    assert revenue[-1] > revenue[0] == 0.0
+    assert points[-1]["deferred_internal_gpu_hours"] > 0
+    assert len(doc["allocation"]["frontier"]) == 101
+    report = tmp_path / "r.html"
+    result = run("--from-sim", str(path), "--report", str(report), "--monte-carlo", "2000")
+    assert result.exit_code == 0, result.output
+    assert "simulated frontier" in report.read_text(encoding="utf-8")

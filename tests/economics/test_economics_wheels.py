@@ -197,3 +197,28 @@ def test_monotonic_in_the_split() -> None:
         resolve(scenario(internal_value_elasticity=0.6)), np.linspace(0, 1, 11)
     )["net_income"]
     assert np.all(np.isfinite(value))
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"internal_share": 0.3, "internal_value_elasticity": 0.6, "utilization_ramp": (0.5, 0.8)},
+        {
+            "internal_share": 0.5,
+            "price_premium_when_scarce": 0.3,
+            "cost_basis": "full",
+            "life_years": 5.5,
+            "price_decline_per_year": 0.1,
+        },
+        {"sales_mix": {"lease": 0.5, "gpu_hours": 0.5}, "lease_term_years": 2, "life_years": 4},
+        {"internal_share": 0.2, "operating_margin": 0.3, "life_years": 3.5},
+    ],
+)
+def test_npv_fast_path_equals_the_yearly_sum(over: dict[str, Any]) -> None:
+    from gigawatt.economics.model import annual, npv_only, yearly
+
+    r = resolve(scenario(**over))
+    a = annual(r.inputs, r.structure)
+    assert float(npv_only(r.inputs, r.structure, a)) == pytest.approx(
+        float(yearly(r.inputs, r.structure, a)["npv_usd"]), rel=1e-9
+    )

@@ -326,13 +326,47 @@ def yearly(
 
 
 def npv_only(x: Inputs, st: Structure, base: Mapping[str, FloatArray] | None = None) -> FloatArray:
-    """The ``npv_usd`` of :func:`yearly` without keeping the yearly arrays (Monte Carlo path)."""
+    """The ``npv_usd`` of :func:`yearly` without building the yearly arrays (Monte Carlo path).
+
+    Without a stated margin or a lease term every yearly line is a per-draw amount times a
+    yearly factor, so NPV = I + (1-t)[(1-c)(S A + L B) + V C - (P + F + D) B] + D B, with
+    A, B, C the sums of discounted operating fractions x (ramp x price decline), x 1, x ramp
+    (S sold revenue, L lease revenue, V internal value, c revenue-linked cost share). Otherwise
+    the years are summed one by one.
+    """
     a = base if base is not None else annual(x, st)
-    rate = _a(x, "discount_rate")
-    total = -(_a(x, "full_basis") * a["capex_usd"])
+    stated = np.isfinite(_a(x, "operating_margin"))
+    term = _a(x, "lease_term_years") < _a(x, "life_years")
+    if np.any(stated) or np.any(term & (_a(x, "share_lease") > 0)):
+        rate = _a(x, "discount_rate")
+        total = -(_a(x, "full_basis") * a["capex_usd"])
+        for year in range(1, horizon_years(x) + 1):
+            cash = _year(x, st, a, year)["cash_flow_usd"]
+            total = total + cash * (1.0 + rate) ** -float(year)
+        return np.asarray(total, dtype=np.float64)
+    life, rate = _a(x, "life_years"), _a(x, "discount_rate")
+    growth = 1.0 - _a(x, "price_decline_per_year")
+    sum_a: FloatArray = np.zeros(np.shape(life))
+    sum_b: FloatArray = np.zeros(np.shape(life))
+    sum_c: FloatArray = np.zeros(np.shape(life))
+    price_factor: FloatArray | float = 1.0
     for year in range(1, horizon_years(x) + 1):
-        total = total + _year(x, st, a, year)["cash_flow_usd"] * (1.0 + rate) ** -float(year)
-    return np.asarray(total, dtype=np.float64)
+        op = np.clip(life - (year - 1.0), 0.0, 1.0)
+        disc_op = op * (1.0 + rate) ** -float(year)
+        ramp = st.ramp[year - 1] if year <= len(st.ramp) else 1.0
+        sum_a = sum_a + disc_op * (ramp * price_factor)
+        sum_b = sum_b + disc_op
+        sum_c = sum_c + disc_op * ramp
+        price_factor = price_factor * growth
+    tax = _a(x, "tax_rate")
+    linked = _a(x, "opex_pct_revenue") + _a(x, "selling_cost_pct_revenue")
+    sold = a["revenue_gpu_hours_usd"] + a["revenue_tokens_usd"]
+    depreciation = _a(x, "full_basis") * a["capex_usd"] / life
+    operating = (1.0 - linked) * (sold * sum_a + a["revenue_lease_usd"] * sum_b)
+    operating = operating + a["internal_value_usd"] * sum_c
+    operating = operating - (a["power_cost_usd"] + a["opex_fixed_usd"] + depreciation) * sum_b
+    investment = -(_a(x, "full_basis") * a["capex_usd"])
+    return np.asarray(investment + (1.0 - tax) * operating + depreciation * sum_b, dtype=np.float64)
 
 
 def npv(investment: FloatArray, cash: FloatArray, rate: FloatArray | float) -> FloatArray:

@@ -76,11 +76,13 @@ def _frontier(c: Comparison | None, sim: SimFrontier | None) -> str:
     if sim is not None:
         p = sim.points[sim.best_index]
         text += (
-            f"<p>The twin ({escape(sim.source)}) measured {len(sim.points)} external caps; "
+            f"<p>The twin's simulated frontier ({escape(sim.source)}): {len(sim.points)} "
+            "external caps; "
             f"the best is cap {p['external_cap_gpus']} (keeps "
             f"{fmt.pct(p['internal_share'])} of GPU-hours, "
             f"defers {fmt.number(p['deferred_internal_gpu_hours'])} internal GPU-hours a year, "
-            f"internal P95 wait {fmt.number(p['internal_p95_queue_s'])} s).</p>"
+            f"internal P95 wait {float(p['internal_p95_queue_s'] or 0):,.0f} s). The chart "
+            "shows both frontiers: modelled (line) and simulated (squares).</p>"
         )
     return text + img(frontier_png(a, marks, sim), "frontier of the split")
 

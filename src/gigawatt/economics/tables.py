@@ -162,7 +162,7 @@ def sim_frontier_table(f: SimFrontier) -> TextTable:
             fmt.usd(p["external_revenue_usd"]),
             fmt.number(p["internal_gpu_hours"]),
             fmt.usd(p["deferred_internal_value_usd"]),
-            fmt.number(p["internal_p95_queue_s"]),
+            "n/a" if p["internal_p95_queue_s"] is None else f"{p['internal_p95_queue_s']:,.0f}",
             fmt.usd(p["equity_value_usd"]),
         )
         for i, p in enumerate(f.points)
