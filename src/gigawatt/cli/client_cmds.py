@@ -16,7 +16,7 @@ from gigawatt.cli.render import OutputFormat, emit
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="table or json")]
 
 tenants_app = typer.Typer(help="Manage tenants (admin key).", no_args_is_help=True)
-keys_app = typer.Typer(help="Create API keys for tenants (admin key).", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Submit and follow training jobs.", no_args_is_help=True)
 invoices_app = typer.Typer(help="Invoices per tenant and period.", no_args_is_help=True)
 
@@ -66,13 +66,60 @@ def tenants_list(fmt: FormatOpt = OutputFormat.TABLE) -> None:
     emit(_client().request("GET", "/v1/tenants"), fmt, ("id", "name", "kind", "created_at"))
 
 
+KEY_COLUMNS = (
+    "id",
+    "tenant_id",
+    "prefix",
+    "name",
+    "created_at",
+    "last_used_at",
+    "expires_at",
+    "scopes",
+    "revoked_at",
+)
+
+
 @keys_app.command("create")
 def keys_create(
-    tenant_id: Annotated[str, typer.Argument(help="tenant id")],
+    tenant_id: Annotated[
+        str | None, typer.Argument(help="tenant id (admin; a tenant key: its own tenant)")
+    ] = None,
+    name: Annotated[str, typer.Option(help="a label for the key")] = "",
+    ttl_s: Annotated[int | None, typer.Option("--ttl-s", help="expire after this long")] = None,
+    expires_at: Annotated[
+        float | None, typer.Option("--expires-at", help="expire at this Unix time")
+    ] = None,
+    scope: Annotated[
+        list[str] | None, typer.Option(help="an inference model the key may call (repeatable)")
+    ] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="another admin key (rotation)")] = False,
     fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
-    """Create an API key for a tenant; the key is shown once."""
-    emit(_client().request("POST", f"/v1/tenants/{tenant_id}/keys"), fmt)
+    """Create an API key; the key is shown once."""
+    body: dict[str, Any] = {"name": name, "admin": admin}
+    optional = {"tenant_id": tenant_id, "ttl_s": ttl_s, "expires_at": expires_at, "scopes": scope}
+    body.update({k: v for k, v in optional.items() if v is not None})
+    emit(_client().request("POST", "/v1/keys", json=body), fmt)
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Annotated[str | None, typer.Option(help="tenant id (admin only)")] = None,
+    fmt: FormatOpt = OutputFormat.TABLE,
+) -> None:
+    """List API keys (admin: all, or one tenant's; a tenant: its own). Never the secrets."""
+    params = {"tenant_id": tenant} if tenant else {}
+    emit(_client().request_all("/v1/keys", params), fmt, KEY_COLUMNS, title="keys")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="key id (see keys list)")],
+    fmt: FormatOpt = OutputFormat.TABLE,
+) -> None:
+    """Revoke an API key: it is refused from now on."""
+    key = _client().request("POST", f"/v1/keys/{key_id}/revoke")
+    emit(key if fmt is OutputFormat.JSON else [key], fmt, KEY_COLUMNS)
 
 
 def _parse_env(pairs: list[str]) -> dict[str, str]:
@@ -156,7 +203,7 @@ def usage(
 def invoices_list(fmt: FormatOpt = OutputFormat.TABLE) -> None:
     """List invoices."""
     emit(
-        _client().request("GET", "/v1/invoices"),
+        _client().request_all("/v1/invoices"),
         fmt,
         INVOICE_COLUMNS,
         title="invoices",

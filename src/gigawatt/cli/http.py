@@ -40,8 +40,22 @@ class ApiClient:
             source.get("GIGAWATT_URL", DEFAULT_URL).rstrip("/"), source.get("GIGAWATT_API_KEY")
         )
 
+    def request_all(self, path: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        """GET every page of a listing (following ``X-Next-Cursor``) as one list."""
+        items: list[Any] = []
+        query = dict(params or {})
+        while True:
+            body, cursor = self._send("GET", path, None, query)
+            items += body if isinstance(body, list) else [body]
+            if not cursor:
+                return items
+            query["cursor"] = cursor
+
     def request(self, method: str, path: str, json: Any = None, params: Any = None) -> Any:
         """Send a request; return the decoded body, or exit with the server's error."""
+        return self._send(method, path, json, params)[0]
+
+    def _send(self, method: str, path: str, json: Any, params: Any) -> tuple[Any, str | None]:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         try:
             response = httpx.request(
@@ -64,4 +78,4 @@ class ApiClient:
             if isinstance(error, dict):
                 fail(f"{error.get('message', body)} ({error.get('code', response.status_code)})")
             fail(f"HTTP {response.status_code}: {body}")
-        return body
+        return body, response.headers.get("x-next-cursor")
