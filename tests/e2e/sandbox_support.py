@@ -95,3 +95,13 @@ def runner_pids(state: Path) -> list[int]:
         for pid in marker_pids(str(state / "jobs"))
         if any(a.endswith("runner.py") for a in argv_of(pid))
     ]
+
+
+def sweep_state(state: Path) -> list[str]:
+    """Kill whatever still runs for the server of ``state`` (test teardown): the backend's own
+    sweep, with no attempt kept."""
+    from gigawatt.backends.local import LocalBackend
+
+    if not state.is_dir():
+        return []
+    return LocalBackend(state, gpus=[]).sweep(set())

@@ -7,7 +7,8 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from e2e_support import PY, Client, Server, assert_billed_as_allocated
@@ -17,12 +18,19 @@ from sandbox_support import (
     leftover_processes,
     rank_record,
     runner_pids,
+    sweep_state,
     wait_pids,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 Start = Callable[..., tuple[Server, Client]]
+
+
+@pytest.fixture(autouse=True)
+def _no_job_outlives_the_test(tmp_path: Path) -> Iterator[None]:
+    yield
+    sweep_state(tmp_path / "state")
 
 
 def _sleeper(marker: str, seconds: float) -> list[str]:
