@@ -52,3 +52,19 @@ def test_revoked_and_expired_keys_get_401_at_once_despite_the_cache(gateway: Gat
     assert _chat(gateway, short["key"], "small").status_code == 200  # cached too
     time.sleep(max(0.0, short["expires_at"] - time.time()) + 0.05)
     assert _chat(gateway, short["key"], "small").status_code == 401
+
+
+def test_model_registration_takes_an_idempotency_key(gateway: Gateway) -> None:
+    body = {
+        "id": "small",
+        "upstream_url": f"{gateway.upstream_url}/v1",
+        "price_per_million_input_tokens": "1.50",
+        "price_per_million_output_tokens": "4.00",
+    }
+    headers = {"Idempotency-Key": "reg-1"}
+    first = gateway.admin.post("/v1/models", json=body, headers=headers)
+    again = gateway.admin.post("/v1/models", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    other = gateway.admin.post("/v1/models", json={**body, "id": "big"}, headers=headers)
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_key_reused"
