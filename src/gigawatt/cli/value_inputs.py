@@ -1,9 +1,9 @@
 """Inputs of ``gigawatt value``: numbers as people type them, flags as a layer, presets below.
 
 Layers, later ones winning: documented defaults < ``--preset`` < ``--scenario`` file <
-``--from-sim`` result < flags. ``--gpu`` on top of a preset or file brings that GPU's catalogue
-kW, capex, throughput and prices: the lower layers' GPU-specific values are dropped unless they
-are given as flags too. ``--year`` picks that fiscal year's share count and tax rate from the
+``--from-sim`` result < flags. ``--gpu`` on top of a preset or file (or a simulated fleet's GPU
+type from ``--from-sim``) brings that GPU's catalogue kW, capex, throughput and prices: the lower
+layers' GPU-specific values are dropped unless a higher layer gives them again. ``--year`` picks that fiscal year's share count and tax rate from the
 preset's ``fiscal_years`` (flags still win; see :func:`gigawatt.economics.resolve.fiscal_figures`).
 """
 
@@ -182,7 +182,10 @@ def build_from_options(
     if scenario:
         layers += file_layers(_read(scenario, "scenario"), f"scenario file {scenario}")
     if from_sim:
-        layers.append(sim_layer(read_sim(from_sim), from_sim))
+        simulated = sim_layer(read_sim(from_sim), from_sim)
+        if "gpu" in simulated.values:  # the simulated fleet's GPUs, priced from the catalogue
+            layers = [_without_gpu_specifics(layer) for layer in layers]
+        layers.append(simulated)
     if flags.get("gpu") is not None:
         layers = [_without_gpu_specifics(layer) for layer in layers]
     layers.append(flag_layer(flags, merge_layers(layers)))

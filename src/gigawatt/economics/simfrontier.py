@@ -7,13 +7,13 @@ hold GPUs). This module turns the points into the frontier the economics engine 
 
 - each point's window is annualised (x one year / the measured window) and scaled from the
   simulated fleet to the scenario's (x scenario GPUs / simulated GPUs);
-- the internal work a point defers, against the point that sells least, is valued at the
-  scenario's marginal internal value per GPU-hour (v x alpha x (g / g_ref)^(alpha - 1) at the
-  scenario's split; v with the linear default);
-- each point's operating income = external revenue less revenue-linked costs + the value of
-  the internal work it serves, less the fleet's power, depreciation and fixed opex (the same at
-  every point); net income, EPS and equity value follow as in the model, the realised share of
-  GPU-hours sold standing for the split.
+- the internal GPU-hours a point serves are valued on the model's own curve: they stand for
+  g = hours / (8,760 x u_int) GPUs kept, worth V(g) (so with the linear default, v per hour);
+- the internal work a point defers, against the point that serves most, is valued at the
+  marginal internal value, integrated: V(g_most) - V(g) (v per deferred hour when linear);
+- each point's operating income = external revenue less revenue-linked costs + V(g), less the
+  fleet's power, depreciation and fixed opex (the same at every point, allocated by the realised
+  share of GPU-hours); net income, EPS and equity value follow as in the model.
 """
 
 from __future__ import annotations
@@ -23,8 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from gigawatt.core.errors import InvalidInput
 from gigawatt.economics.evaluate import Evaluation
+from gigawatt.economics.model import internal_utilization, internal_value
 
 _YEAR_S = 8760.0 * 3600.0
 
@@ -63,26 +66,13 @@ def sweep_points(doc: Any) -> list[Mapping[str, Any]] | None:
     return points or None
 
 
-def marginal_internal_value(e: Evaluation) -> float:
-    """dV/dg per GPU-hour at the scenario's split (v at the linear default)."""
-    x = e.resolved.inputs
-    alpha = x["internal_value_elasticity"]
-    gpus = e.annual["gpus"]
-    ref = x["internal_reference_gpus"] or gpus
-    kept = e.annual["internal_gpus"]
-    if alpha >= 1.0 or ref <= 0:
-        return float(x["internal_value_per_gpu_hour"])
-    ratio = max(kept / ref, 1e-9)
-    return float(x["internal_value_per_gpu_hour"] * alpha * ratio ** (alpha - 1.0))
-
-
 def sim_frontier(doc: Any, e: Evaluation, source: str) -> SimFrontier | None:
     """The simulated frontier of a sweep result valued under ``e``'s scenario (else None)."""
     raw = sweep_points(doc)
     if raw is None:
         return None
     x, a = e.resolved.inputs, e.annual
-    v_marginal = marginal_internal_value(e)
+    u_int = float(internal_utilization(x))
     fixed = a["power_cost_usd"] + a["depreciation_usd"] + a["opex_fixed_usd"]
     variable_pct = x["opex_pct_revenue"] + x["selling_cost_pct_revenue"]
     rows: list[dict[str, Any]] = []
@@ -112,16 +102,22 @@ def sim_frontier(doc: Any, e: Evaluation, source: str) -> SimFrontier | None:
                 "internal_p95_queue_s": p.get("internal_p95_queue_s"),
             }
         )
+
+    def value(hours: float) -> float:
+        kept = np.asarray(hours / (8760.0 * u_int) if u_int > 0 else 0.0)
+        return float(internal_value(x, kept, np.asarray(a["gpus"])))
+
     most_internal = max(r["internal_gpu_hours"] for r in rows)
     tax, shares = x["tax_rate"], x["diluted_shares"]
     best = 0
     for k, r in enumerate(rows):
         deferred = max(most_internal - r["internal_gpu_hours"], 0.0)
         r["deferred_internal_gpu_hours"] = deferred
-        r["deferred_internal_value_usd"] = deferred * v_marginal
+        r["internal_value_usd"] = value(r["internal_gpu_hours"])
+        r["deferred_internal_value_usd"] = value(most_internal) - r["internal_value_usd"]
         kept_share = r["internal_share"]
         ext_oi = r["external_revenue_usd"] * (1 - variable_pct) - fixed * (1 - kept_share)
-        int_oi = r["internal_gpu_hours"] * v_marginal - fixed * kept_share
+        int_oi = r["internal_value_usd"] - fixed * kept_share
         r["operating_income_usd"] = ext_oi + int_oi
         r["net_income_usd"] = (ext_oi + int_oi) * (1 - tax)
         r["eps_usd"] = r["net_income_usd"] / shares if math.isfinite(shares) else None
