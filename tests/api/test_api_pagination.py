@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from api_support import T0, Api
+from sqlalchemy import event
 
 from gigawatt.core.tiers import Tier
 from gigawatt.metering.records import UsageRecord
@@ -158,3 +159,27 @@ def test_a_cursor_of_another_listing_is_400(api: Api) -> None:
     for path in ("/v1/keys", "/v1/usage", "/v1/invoices"):
         r = api.client.get(path, params={"cursor": jobs_cursor}, headers=headers)
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_cursor"
+
+
+def test_listing_invoices_reads_their_lines_in_one_query(api: Api) -> None:
+    tenants = [api.tenant(f"t{i}") for i in range(6)]
+    with transaction(api.platform.sessions) as s:
+        usage_repo.add_usage(s, [_usage(tid, i, T0) for i, (tid, _) in enumerate(tenants)], T0)
+    api.client.post("/v1/invoices/close", json={"period": "2026-11"}, headers=api.admin)
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(api.platform.engine, "before_cursor_execute", count)
+    try:
+        few = api.client.get("/v1/invoices", params={"limit": 1}, headers=api.admin)
+        n_few = len(statements)
+        statements.clear()
+        many = api.client.get("/v1/invoices", params={"limit": 6}, headers=api.admin)
+        n_many = len(statements)
+    finally:
+        event.remove(api.platform.engine, "before_cursor_execute", count)
+    assert len(few.json()) == 1 and len(many.json()) == 6
+    assert n_many == n_few  # no query per invoice
+    assert sum("invoice_lines" in s for s in statements) == 1
