@@ -75,7 +75,6 @@ def test_console_flow(served: Any, browser: Any, shots: Any) -> None:
     expect(page.get_by_role("heading", name="Fleet", exact=True)).to_be_visible()
     expect(page.get_by_test_id("gpus-allocated")).to_have_text("0 / 16")
     expect(page.get_by_text("Site e2e")).to_be_visible()
-    shots(page, "fleet")
     _nav(page, "Tenants & keys")
     page.get_by_label("Tenant name").fill("acme")
     page.get_by_role("button", name="Create tenant").click()
@@ -127,8 +126,27 @@ def test_console_flow(served: Any, browser: Any, shots: Any) -> None:
     expect(page.get_by_role("link", name=job_id).first).to_be_visible(timeout=LONG)
     page.get_by_role("button", name="Sign out").click()
 
-    # Admin: close the period, open the invoice, revoke the tenant's key.
+    # Admin: a busy fleet (three tiers running, one job queued), seen live on the fleet page.
     _sign_in(page, base, ADMIN)
+    _, own_api, _ = admin_api.tenant("research", kind="internal")
+    sleep = [sys.executable, "-c", "import time; time.sleep(300)"]
+    busy = [
+        own_api.submit(sleep, name="pretrain", gpus=8, tier="internal"),
+        other_api.submit(sleep, name="batch", gpus=3, tier="spot"),
+        other_api.submit(sleep, name="serve", gpus=2, tier="on_demand"),
+    ]
+    for job in busy:
+        admin_api.wait_status(job["id"], "running")
+    waiting = other_api.submit(sleep, name="big", gpus=8, tier="on_demand")
+    expect(page.get_by_test_id("gpus-allocated")).to_have_text("13 / 16", timeout=LONG)
+    expect(page.get_by_test_id("jobs-queued")).to_have_text("1")
+    expect(page.locator(".gpu.t-internal")).to_have_count(8)
+    expect(page.locator(".gpu.t-spot")).to_have_count(3)
+    shots(page, "fleet")
+    for job in [*busy, waiting]:
+        admin_api.post(f"/v1/jobs/{job['id']}/cancel")
+
+    # Admin: close the period, open the invoice, revoke the tenant's key.
     _nav(page, "Usage & invoices")
     page.get_by_role("button", name="Close period").click()
     expect(page.get_by_test_id("close-result")).to_contain_text("closed")

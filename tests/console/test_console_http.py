@@ -176,6 +176,13 @@ def test_worth_values_metered_usage(api: Api) -> None:
     # Same policy, same prices: revenue per GPU is the same on a gigawatt.
     per_gpu = w["fleet"]["revenue_usd"] / w["fleet"]["gpus"]
     assert w["gigawatt"]["revenue_usd"] / w["gigawatt"]["gpus"] == pytest.approx(per_gpu, rel=1e-6)
+    # The sell-or-keep split for this fleet: the best NPV is at least every frontier point's.
+    keep = w["sell_or_keep"]
+    assert [p["internal_share"] for p in keep["frontier"]] == pytest.approx(
+        [i / 10 for i in range(11)]
+    )
+    assert 0 <= keep["optimal_internal_share"] <= 1
+    assert all(keep["npv_usd"] >= p["npv_usd"] - 1e-6 * abs(p["npv_usd"]) for p in keep["frontier"])
     # A narrower window that misses the jobs measures nothing.
     api.clock.advance(3 * 3600)
     idle = api.client.get("/v1/worth", params={"window_h": 1}, headers=api.admin).json()

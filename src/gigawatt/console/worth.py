@@ -2,7 +2,8 @@
 
 :func:`measure` reads the usage records that overlap the window (clipped to it) and the fleet
 now; :func:`value_measurement` (pure) turns that measurement into two economics scenarios,
-the fleet as it is and the same policy on a gigawatt of IT power, and evaluates both.
+the fleet as it is and the same policy on a gigawatt of IT power, and evaluates both; for the
+fleet it adds the sell-or-keep split that maximises NPV, and its frontier.
 
 Measured inputs: utilisation = metered GPU-seconds / (GPUs x window seconds); internal share =
 the internal tier's share of metered GPU-seconds; tier mix = shares of the sold tiers; price
@@ -25,7 +26,9 @@ from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.errors import InvalidInput
 from gigawatt.core.tiers import Tier
 from gigawatt.economics import Scenario, build_scenario, evaluate
+from gigawatt.economics.allocation import allocate
 from gigawatt.economics.evaluate import PNL_KEYS
+from gigawatt.economics.resolve import resolve
 from gigawatt.services.platform import Platform
 from gigawatt.store.db import transaction
 from gigawatt.store.models import UsageRecordModel
@@ -155,6 +158,30 @@ def _pnl(scenario: Scenario, catalogue: Catalogue | None) -> dict[str, float | N
     return {k: (None if math.isnan(v) else v) for k, v in values.items()}
 
 
+#: Internal shares shown from the sell-or-keep frontier (every 10%).
+FRONTIER_STEP = 10
+
+
+def sell_or_keep(scenario: Scenario, catalogue: Catalogue | None) -> dict[str, Any]:
+    """The economics engine's best split of ``scenario`` between selling and keeping (by NPV
+    over the asset life), its break-even internal value and the frontier every 10%."""
+    best = allocate(resolve(scenario, catalogue), "npv")
+
+    def clean(v: float) -> float | None:
+        return None if math.isnan(v) else v
+
+    return {
+        "objective": "npv",
+        "optimal_internal_share": best.optimal_internal_share,
+        "npv_usd": best.objective_value,
+        "break_even_internal_value_per_gpu_hour": best.break_even_internal_value_per_gpu_hour,
+        "frontier": [
+            {k: clean(v) for k, v in point.items() if k != "eps_usd"}
+            for point in best.frontier[::FRONTIER_STEP]
+        ],
+    }
+
+
 def value_measurement(m: Measurement, catalogue: Catalogue | None = None) -> dict[str, Any]:
     """The worth document of ``GET /v1/worth`` for one measurement (pure)."""
     inputs = measured_inputs(m)
@@ -181,10 +208,12 @@ def value_measurement(m: Measurement, catalogue: Catalogue | None = None) -> dic
         },
         "fleet": None,
         "gigawatt": None,
+        "sell_or_keep": None,
     }
     if m.gpus > 0:
-        doc["fleet"] = _pnl(_scenario(m, inputs, m.it_power_mw, "this fleet", catalogue), catalogue)
-        doc["gigawatt"] = _pnl(
-            _scenario(m, inputs, GIGAWATT_MW, "one gigawatt", catalogue), catalogue
-        )
+        fleet = _scenario(m, inputs, m.it_power_mw, "this fleet", catalogue)
+        doc["fleet"] = _pnl(fleet, catalogue)
+        doc["sell_or_keep"] = sell_or_keep(fleet, catalogue)
+        gigawatt = _scenario(m, inputs, GIGAWATT_MW, "one gigawatt", catalogue)
+        doc["gigawatt"] = _pnl(gigawatt, catalogue)
     return doc

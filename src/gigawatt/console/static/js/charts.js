@@ -26,8 +26,8 @@ function legend(series) {
 const W = 640, H = 220, L = 58, R = 10, T = 10, B = 26;
 
 /** Axis labels: short, and distinct however small the scale. */
-function tick(v, ymax, unit) {
-  const t = v === 0 ? "0" : ymax >= 10 ? String(Math.round(v)) : String(Number(v.toPrecision(2)));
+function tick(v, unit) {
+  const t = String(Number(v.toPrecision(3)));
   return unit === "$" ? "$" + t : t;
 }
 
@@ -35,7 +35,7 @@ function axes(svg, ymax, unit) {
   for (let i = 0; i <= 4; i++) {
     const y = T + (H - T - B) * (1 - i / 4);
     svg.append(s("line", { x1: L, x2: W - R, y1: y, y2: y, stroke: "#e5e7eb" }));
-    svg.append(s("text", { x: L - 6, y: y + 4, "text-anchor": "end" }, tick((ymax * i) / 4, ymax, unit)));
+    svg.append(s("text", { x: L - 6, y: y + 4, "text-anchor": "end" }, tick((ymax * i) / 4, unit)));
   }
   svg.append(s("line", { class: "axis", x1: L, x2: L, y1: T, y2: H - B }));
   svg.append(s("line", { class: "axis", x1: L, x2: W - R, y1: H - B, y2: H - B }));

@@ -46,7 +46,14 @@ export default {
         h("div", { class: "panel" }, table("Annual P&L at the measured policy", [
           ["", (r) => r[0]], ["This fleet", (r) => value(w.fleet && w.fleet[r[1]], r[2]), { num: true }],
           ["One gigawatt", (r) => value(w.gigawatt && w.gigawatt[r[1]], r[2]), { num: true }],
-        ], ROWS)));
+        ], ROWS)),
+        w.sell_or_keep ? h("div", { class: "panel" }, table(
+          `Sell or keep: NPV over the asset life by share kept for internal work (best: ${fmtPct(w.sell_or_keep.optimal_internal_share)} kept` +
+            (w.sell_or_keep.break_even_internal_value_per_gpu_hour !== null
+              ? `; keeping pays above ${fmtUsd(w.sell_or_keep.break_even_internal_value_per_gpu_hour)} per GPU-hour of internal value)` : ")"),
+          [["Kept for internal work", (p) => fmtPct(p.internal_share), { num: true }], ["NPV", (p) => value(p.npv_usd, "usd"), { num: true }],
+            ["Net income / yr", (p) => value(p.net_income_usd, "usd"), { num: true }]],
+          w.sell_or_keep.frontier)) : null);
     }
     return { title: "What is it worth", refresh, interval_ms: 10000 };
   },
