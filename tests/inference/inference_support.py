@@ -81,6 +81,10 @@ class FakeUpstream:
         #: One entry per stream that ended: ``(content chunks sent, whether it finished)``;
         #: a stream its client (the gateway) dropped ends unfinished.
         self.streams: list[tuple[int, bool]] = []
+        #: While set, every request is answered HTTP 500 (an upstream that went bad).
+        self.failing = False
+        #: Seconds to wait before answering (an upstream that hangs before its first byte).
+        self.head_delay = 0.0
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -98,7 +102,9 @@ class FakeUpstream:
         payload = json.loads(await request.body())
         self.requests.append(payload)
         model = payload["model"]
-        if model == "fail-500":
+        if self.head_delay:
+            await asyncio.sleep(self.head_delay)
+        if model == "fail-500" or self.failing:
             return JSONResponse({"error": {"message": "upstream exploded"}}, status_code=500)
         if model == "reject-400":
             error = {

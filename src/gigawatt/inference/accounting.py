@@ -170,6 +170,7 @@ def record(
     outcome: Outcome,
     at: float,
     reservation: Reservation = NO_RESERVATION,
+    upstream: str | None = None,
 ) -> TokenUsage | None:
     """Write the request's usage once, settling its reservation; returns it, or None if it was
     already written (then nothing changes: the reservation was settled by the first write)."""
@@ -183,7 +184,7 @@ def record(
         outcome.completion_tokens,
         at,
     )
-    if not repo.insert_usage(db, usage, outcome.status, outcome.reason):
+    if not repo.insert_usage(db, usage, outcome.status, outcome.reason, upstream):
         return None
     repo.add_to_counters(db, counter_deltas(subjects_of(tenant, caller.key_id), usage, reservation))
     if usage.amount_usd > 0:

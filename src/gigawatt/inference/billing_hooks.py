@@ -46,6 +46,8 @@ class TokenUsageOut(BaseModel):
     total_tokens: int
     status: str
     reason: str
+    #: The upstream URL or replica that served the request (or last failed it).
+    upstream: str | None = None
     at: float
     start: float
     end: float
@@ -74,6 +76,7 @@ def _out(row: TokenUsageModel) -> TokenUsageOut:
         total_tokens=row.prompt_tokens + row.completion_tokens,
         status=row.status,
         reason=row.reason,
+        upstream=row.upstream,
         at=row.at,
         start=row.at,
         end=row.at,

@@ -27,11 +27,13 @@ from gigawatt.inference import accounting, repo
 from gigawatt.inference.accounting import Caller, LimitCache, Outcome, Status
 from gigawatt.inference.balancer import Balancer
 from gigawatt.inference.errors import BadRequest, PassThrough, UpstreamError
+from gigawatt.inference.forwarding import forward
 from gigawatt.inference.limits import NO_RESERVATION, Limits, Reservation, Subject, max_cost
 from gigawatt.inference.registry import ModelCatalog, ModelEntry
 from gigawatt.inference.relay import MeteredStream, StreamRelay
+from gigawatt.inference.routing import RoutingPolicy, UpstreamRouter
 from gigawatt.inference.settings import InferenceDeps
-from gigawatt.inference.upstream import Target, Unreachable, UpstreamClient
+from gigawatt.inference.upstream import Target, UpstreamClient
 from gigawatt.inference.wire import (
     InferenceRequest,
     Kind,
@@ -43,7 +45,6 @@ from gigawatt.inference.wire import (
 from gigawatt.store.db import transaction
 
 T = TypeVar("T")
-_PATHS: dict[Kind, str] = {"chat": "chat/completions", "text": "completions"}
 
 
 @dataclass
@@ -61,6 +62,14 @@ class Prepared:
     reservation: Reservation = NO_RESERVATION
     #: Whether the request's usage record was written.
     metered: bool = False
+    #: The model that served the request (``entry`` or a fallback) and the upstream's label.
+    served: ModelEntry | None = None
+    upstream_name: str | None = None
+
+    @property
+    def billed_entry(self) -> ModelEntry:
+        """The model whose price the request is billed at (the one that served it)."""
+        return self.served or self.entry
 
 
 class Gateway:
@@ -72,6 +81,15 @@ class Gateway:
         self.catalog = ModelCatalog(deps.sessions, deps.clock, ttl)
         self.balancer = Balancer(deps.sessions, deps.clock, ttl)
         self.limit_cache = LimitCache(deps.clock, ttl)
+        st = deps.settings
+        self.router_policy = RoutingPolicy(
+            st.cooldown_after_failures,
+            st.cooldown_s,
+            st.max_cooldown_s,
+            st.retry_backoff_s,
+            st.retry_backoff_max_s,
+        )
+        self.router = UpstreamRouter(deps.clock, self.router_policy)
         self._http: httpx.AsyncClient | None = None
         self._upstream: UpstreamClient | None = None
         self._callers: dict[str, tuple[float, Caller]] = {}
@@ -173,13 +191,21 @@ class Gateway:
     def _cost_bound(
         self, entry: ModelEntry, request: InferenceRequest, payload: dict[str, Any]
     ) -> Decimal:
-        """The request's maximum cost. A request without a token limit is capped at
-        ``default_max_tokens`` upstream, so that the bound holds."""
+        """The request's maximum cost (at the dearest of the model and its fallbacks). A
+        request without a token limit is capped at ``default_max_tokens`` upstream, so that
+        the bound holds."""
         default = self.deps.settings.default_max_tokens
         if request.token_limit() is None:
             payload["max_tokens"] = default
         prompt = prompt_token_bound(request, payload)
-        return max_cost(prompt, output_token_bound(request, default), entry.price)
+        output = output_token_bound(request, default)
+        prices = [entry.price]
+        for name in entry.fallbacks:  # a fallback may serve it, at its own price
+            try:
+                prices.append(self.catalog.get(name).price)
+            except GigawattError:
+                continue
+        return max(max_cost(prompt, output, price) for price in prices)
 
     async def admit(self, request: Request, kind: Kind) -> Prepared:
         """Authenticate, validate and admit (raises a 4xx :class:`GigawattError`)."""
@@ -198,31 +224,24 @@ class Gateway:
 
     # -- routing ---------------------------------------------------------------------------
 
-    def target(self, prep: Prepared) -> Target:
-        """Where to send the request now (a replica not yet tried, or the upstream URL)."""
-        entry = prep.entry
-        if not entry.local:
-            assert entry.upstream_url is not None
-            return Target(entry.upstream_url, entry.upstream_model, entry.upstream_api_key)
-        replica = self.balancer.pick(entry.id, frozenset(prep.tried))
-        if replica is None:
-            raise UpstreamError(
-                f"model {entry.id} has no ready replica; create a deployment "
-                "(POST /v1/deployments) or wait for its replicas to start",
-                503,
-                "model_not_ready",
-            )
-        return Target(replica.base_url, entry.id, None, replica.id, worker=True)
+    async def fallback_chain(self, entry: ModelEntry) -> list[ModelEntry]:
+        """The model, then its fallbacks that are still registered, in order."""
 
-    async def _next_target(self, prep: Prepared) -> Target:
-        """:meth:`target`, metering the request as failed when there is none."""
-        try:
-            return self.target(prep)
-        except UpstreamError as exc:
-            await self.fail(prep, exc)
-            raise
+        def load() -> list[ModelEntry]:
+            chain = [entry]
+            for name in entry.fallbacks:
+                try:
+                    found = self.catalog.get(name)
+                except GigawattError:
+                    continue
+                if found.local:
+                    self.balancer.refresh()
+                chain.append(found)
+            return chain
 
-    def upstream_body(self, prep: Prepared, target: Target) -> bytes:
+        return await self.db(load) if entry.fallbacks else [entry]
+
+    def upstream_body(self, prep: Prepared, target: Target, entry: ModelEntry) -> bytes:
         """The body sent upstream: the client's, with the upstream's model name and, when
         streaming, usage requested (continuously from Gigawatt's workers)."""
         payload = dict(prep.payload)
@@ -249,11 +268,18 @@ class Gateway:
         """Write the request's usage record (once; a repeat is ignored by its key)."""
 
         def write() -> None:
-            price = prep.entry.price
+            price = prep.billed_entry.price
             now = self.deps.clock.now()
             with self.engine.begin() as conn:
                 accounting.record(
-                    conn, prep.request_id, prep.caller, price, outcome, now, prep.reservation
+                    conn,
+                    prep.request_id,
+                    prep.caller,
+                    price,
+                    outcome,
+                    now,
+                    prep.reservation,
+                    prep.upstream_name,
                 )
             prep.metered = True
 
@@ -281,12 +307,9 @@ class Gateway:
             raise
 
     async def complete(self, prep: Prepared) -> Response:
-        """Forward a non-streaming request and meter its ``usage``."""
-        status, raw = await self._call(prep)
-        if status >= 400:
-            error = upstream_status_error(status, raw)
-            await self.fail(prep, error)
-            raise error
+        """Forward a non-streaming request (with retries and fallbacks) and meter its usage."""
+        opened = await forward(self, prep, read_all=True)
+        raw = opened.body or b""
         try:
             body = json.loads(raw)
         except ValueError:
@@ -298,63 +321,20 @@ class Gateway:
             outcome = Outcome("completed", 0, 0, "upstream reported no usage; nothing billed")
         else:
             outcome = Outcome("completed", usage.prompt_tokens, usage.completion_tokens)
-        if prep.entry.upstream_model != prep.entry.id and isinstance(body, dict):
-            body["model"] = prep.entry.id
+        served = opened.choice
+        if served.target.model != served.entry.id and isinstance(body, dict):
+            body["model"] = served.entry.id
             raw = json.dumps(body, separators=(",", ":")).encode()
         await self.meter(prep, outcome)
         headers = {"x-request-id": prep.request_id}
         return Response(raw, media_type="application/json", headers=headers)
 
-    async def _call(self, prep: Prepared) -> tuple[int, bytes]:
-        """POST to a target, trying other replicas while they cannot be reached."""
-        path = _PATHS[prep.kind]
-        while True:
-            target = await self._next_target(prep)
-            self.track(target, +1)
-            try:
-                body = self.upstream_body(prep, target)
-                return await self.upstream.call(target, path, body)
-            except Unreachable as exc:
-                if target.replica_id is None:
-                    await self.fail(prep, exc)
-                    raise
-                self.balancer.mark_down(target.replica_id, exc.message)
-                prep.tried.add(target.replica_id)
-            except UpstreamError as exc:
-                await self.fail(prep, exc)
-                raise
-            finally:
-                self.track(target, -1)
-
     async def stream(self, prep: Prepared) -> Response:
-        """Open the upstream stream (retrying other replicas) and relay it as SSE."""
-        path = _PATHS[prep.kind]
-        while True:
-            target = await self._next_target(prep)
-            try:
-                response = await self.upstream.open_stream(
-                    target, path, self.upstream_body(prep, target)
-                )
-            except Unreachable as exc:
-                if target.replica_id is None:
-                    await self.fail(prep, exc)
-                    raise
-                self.balancer.mark_down(target.replica_id, exc.message)
-                prep.tried.add(target.replica_id)
-                continue
-            except UpstreamError as exc:
-                await self.fail(prep, exc)
-                raise
-            break
-        if response.status_code >= 400:
-            raw = await response.aread()
-            await response.aclose()
-            error = upstream_status_error(response.status_code, raw)
-            await self.fail(prep, error)
-            raise error
-        self.track(target, +1)
-        relay = StreamRelay(self, prep, target, response)
-        return MeteredStream(relay, {"x-request-id": prep.request_id, "cache-control": "no-cache"})
+        """Open the upstream stream (with retries and fallbacks) and relay it as SSE."""
+        opened = await forward(self, prep, read_all=False)
+        relay = StreamRelay(self, prep, opened.choice.target, opened.response)
+        headers = {"x-request-id": prep.request_id, "cache-control": "no-cache"}
+        return MeteredStream(relay, headers)
 
 
 def upstream_status_error(status: int, raw: bytes) -> GigawattError:

@@ -1,10 +1,12 @@
 """The model registry: what models are sold, where they are served, at what price.
 
 A model is served either by an ``upstream_url`` (any OpenAI-compatible server, called with
-its base URL such as ``http://host:8000/v1``) or from a ``model_path`` (a local Hugging Face
-model directory) by Gigawatt's own workers, started by a deployment. Each gateway process
-keeps a copy of the registry and reloads it at most every ``ttl_s`` seconds (and on a miss),
-so a model registered through one process is visible to all of them within that time.
+its base URL such as ``http://host:8000/v1``), by several weighted ``upstreams``, or from a
+``model_path`` (a local Hugging Face model directory) by Gigawatt's own workers, started by a
+deployment. ``fallbacks`` name models tried, in order, when every route of a model failed.
+Each gateway process keeps a copy of the registry and reloads it at most every ``ttl_s``
+seconds (and on a miss), so a model registered through one process is visible to all of them
+within that time.
 """
 
 from __future__ import annotations
@@ -30,28 +32,53 @@ _MICRO = Decimal("0.000001")
 Price = Annotated[Decimal, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
 
 
-class ModelSpec(BaseModel):
-    """``POST /v1/models`` (admin): exactly one of ``upstream_url`` and ``model_path``."""
+ModelId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][\w.:/@-]*$")]
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http(s) URL such as http://host:8000/v1")
+    return value.rstrip("/")
+
+
+class UpstreamSpec(BaseModel):
+    """One upstream of a model: an OpenAI base URL, the model's name there, and a weight
+    (its share of the requests among the healthy upstreams)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][\w.:/@-]*$")]
+    url: Annotated[str, Field(max_length=2048)]
+    model: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    api_key: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    weight: Annotated[int, Field(ge=1, le=1000, strict=True)] = 1
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value)
+
+
+class ModelSpec(BaseModel):
+    """``POST /v1/models`` (admin): exactly one of ``upstream_url``, ``upstreams`` and
+    ``model_path``; optional ``fallbacks`` (registered models, tried in order)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: ModelId
     upstream_url: Annotated[str, Field(max_length=2048)] | None = None
     upstream_model: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     upstream_api_key: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    upstreams: Annotated[list[UpstreamSpec], Field(min_length=1, max_length=16)] | None = None
     model_path: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    fallbacks: Annotated[list[ModelId], Field(max_length=4)] = []
     price_per_million_input_tokens: Price
     price_per_million_output_tokens: Price
 
     @field_validator("upstream_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an http(s) URL such as http://host:8000/v1")
-        return value.rstrip("/")
+        return None if value is None else _http_url(value)
 
     @field_validator("model_path")
     @classmethod
@@ -74,11 +101,28 @@ class ModelSpec(BaseModel):
 
     @model_validator(mode="after")
     def _one_route(self) -> ModelSpec:
-        if (self.upstream_url is None) == (self.model_path is None):
-            raise ValueError("give exactly one of upstream_url and model_path")
-        if self.model_path is not None and (self.upstream_model or self.upstream_api_key):
+        given = [self.upstream_url, self.upstreams, self.model_path]
+        if sum(g is not None for g in given) != 1:
+            raise ValueError("give exactly one of upstream_url, upstreams and model_path")
+        if self.upstream_url is None and (self.upstream_model or self.upstream_api_key):
             raise ValueError("upstream_model and upstream_api_key go with upstream_url")
+        if self.id in self.fallbacks or len(set(self.fallbacks)) != len(self.fallbacks):
+            raise ValueError("fallbacks must be other models, each named once")
         return self
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One upstream of a model, as the router uses it."""
+
+    url: str
+    model: str
+    api_key: str | None
+    weight: int = 1
+
+    def public(self) -> dict[str, Any]:
+        """The admin view (the API key is never shown)."""
+        return {"url": self.url, "model": self.model, "weight": self.weight}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +136,8 @@ class ModelEntry:
     model_path: str | None
     price: ModelPrice
     created_at: float
+    routes: tuple[Route, ...] = ()
+    fallbacks: tuple[str, ...] = ()
 
     @property
     def local(self) -> bool:
@@ -117,7 +163,20 @@ class ModelEntry:
             out["upstream_url"] = self.upstream_url
             out["upstream_model"] = self.upstream_model if not self.local else None
             out["model_path"] = self.model_path
+            out["upstreams"] = [r.public() for r in self.routes]
+        out["fallbacks"] = list(self.fallbacks)
         return out
+
+
+def _routes(row: InferenceModelModel) -> tuple[Route, ...]:
+    if row.routes:
+        return tuple(
+            Route(str(r["url"]), str(r.get("model") or row.id), r.get("api_key"), int(r["weight"]))
+            for r in row.routes
+        )
+    if row.upstream_url is not None:
+        return (Route(row.upstream_url, row.upstream_model or row.id, row.upstream_api_key),)
+    return ()
 
 
 def _entry(row: InferenceModelModel) -> ModelEntry:
@@ -130,11 +189,16 @@ def _entry(row: InferenceModelModel) -> ModelEntry:
         row.model_path,
         price,
         row.created_at,
+        _routes(row),
+        tuple(row.fallbacks or ()),
     )
 
 
 def register(session: Session, spec: ModelSpec, now: float) -> ModelEntry:
     """Create the model, or replace the route and prices of an existing one."""
+    for name in spec.fallbacks:
+        if session.get(InferenceModelModel, name) is None:
+            raise InvalidInput(f"fallback model {name!r} is not registered", "fallbacks")
     row = session.get(InferenceModelModel, spec.id)
     if row is None:
         row = InferenceModelModel(id=spec.id, created_at=now)
@@ -143,6 +207,10 @@ def register(session: Session, spec: ModelSpec, now: float) -> ModelEntry:
     row.upstream_model = spec.upstream_model
     row.upstream_api_key = spec.upstream_api_key
     row.model_path = spec.model_path
+    row.routes = (
+        None if spec.upstreams is None else [u.model_dump(mode="json") for u in spec.upstreams]
+    )
+    row.fallbacks = list(spec.fallbacks) or None
     row.price_input_per_million = spec.price_per_million_input_tokens
     row.price_output_per_million = spec.price_per_million_output_tokens
     session.flush()

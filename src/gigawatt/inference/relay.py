@@ -62,7 +62,8 @@ class StreamRelay:
         self.client_usage = prep.request.include_usage()
         opts = prep.request.stream_options
         self.client_continuous = opts is not None and opts.continuous_usage_stats
-        self.rename = prep.entry.upstream_model != prep.entry.id
+        self.served = prep.billed_entry
+        self.rename = target.model != self.served.id
         self.outcome: Outcome | None = None
         self.finished = False
         #: Set when the client's connection is gone (the relay stops at its next read).
@@ -89,7 +90,7 @@ class StreamRelay:
             return None
         changed = self.rename
         if self.rename:
-            chunk["model"] = self.prep.entry.id
+            chunk["model"] = self.served.id
         if self.target.worker and not self.client_continuous and not final_usage:
             if self.client_usage:
                 changed = changed or chunk.get("usage") is not None

@@ -189,7 +189,9 @@ def reserve_spend(db: Db, subject: Subject, window: str, amount: Decimal, budget
     return conn.execute(_stmt(conn, "reserve"), params).first() is not None
 
 
-def insert_usage(db: Db, usage: TokenUsage, status: str, reason: str) -> bool:
+def insert_usage(
+    db: Db, usage: TokenUsage, status: str, reason: str, upstream: str | None = None
+) -> bool:
     """Insert one request's usage unless its idempotency key exists; True when inserted."""
     params = {
         "idempotency_key": usage.idempotency_key,
@@ -201,6 +203,7 @@ def insert_usage(db: Db, usage: TokenUsage, status: str, reason: str) -> bool:
         "amount_usd": usage.amount_usd,
         "status": status,
         "reason": reason,
+        "upstream": upstream,
         "at": usage.at,
         "period": usage.period,
         "invoice_id": None,

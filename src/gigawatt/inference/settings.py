@@ -36,6 +36,17 @@ class InferenceSettings(BaseModel):
     max_replica_failures: int = Field(default=3, ge=1)
     #: Python that runs the worker in replica jobs.
     worker_python: str = sys.executable
+    #: Extra attempts for a request whose upstream failed before answering (on other
+    #: upstreams or replicas of the model, then on its fallbacks), after a backoff doubling
+    #: from ``retry_backoff_s`` up to ``retry_backoff_max_s``.
+    retries: int = Field(default=2, ge=0, le=10)
+    retry_backoff_s: float = Field(default=0.05, ge=0)
+    retry_backoff_max_s: float = Field(default=1.0, ge=0)
+    #: An upstream failing this many requests in a row cools down for ``cooldown_s`` (then
+    #: one request probes it; each failed probe doubles the cooldown, up to ``max_cooldown_s``).
+    cooldown_after_failures: int = Field(default=3, ge=1)
+    cooldown_s: float = Field(default=10.0, ge=0)
+    max_cooldown_s: float = Field(default=300.0, ge=0)
     #: Run the per-request database work (admission, usage record) in a worker thread instead
     #: of on the event loop. Inline (the default) saves about 0.3 ms of CPU per request; a
     #: database that makes writers wait (SQLite while another process writes) then stalls

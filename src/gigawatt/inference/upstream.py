@@ -41,10 +41,15 @@ class Target:
     replica_id: str | None = None
     worker: bool = False
 
+    @property
+    def label(self) -> str:
+        """How usage records and errors name this target: the replica, or the base URL."""
+        return self.replica_id or self.base_url
+
 
 def upstream_error(exc: HttpError, target: Target) -> UpstreamError:
     """The gateway error for a client error talking to ``target``."""
-    where = target.replica_id or target.base_url
+    where = target.label
     message = f"upstream {where} failed: {exc}"
     if isinstance(exc, ConnectFailed):
         return Unreachable(message)

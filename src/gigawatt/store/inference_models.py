@@ -13,8 +13,9 @@ Invariants enforced by the database itself:
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import BigInteger, Double, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Double, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gigawatt.store.models import Base
@@ -33,6 +34,10 @@ class InferenceModelModel(Base):
     #: Sent as ``Authorization: Bearer …`` to the upstream (never shown by the API).
     upstream_api_key: Mapped[str | None] = mapped_column(String(512))
     model_path: Mapped[str | None] = mapped_column(String(4096))
+    #: Several weighted upstreams (``[{url, model, api_key, weight}]``; None: ``upstream_url``).
+    routes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    #: Models tried, in order, when every route of this one failed.
+    fallbacks: Mapped[list[str] | None] = mapped_column(JSON)
     price_input_per_million: Mapped[Decimal] = mapped_column(MicroDollars)
     price_output_per_million: Mapped[Decimal] = mapped_column(MicroDollars)
     created_at: Mapped[float] = mapped_column(Double)
@@ -94,6 +99,8 @@ class TokenUsageModel(Base):
     #: ``completed``, ``client_disconnected`` or ``upstream_error``.
     status: Mapped[str] = mapped_column(String(24))
     reason: Mapped[str] = mapped_column(Text, default="")
+    #: The upstream URL or replica that served (or last failed) the request.
+    upstream: Mapped[str | None] = mapped_column(String(2048))
     at: Mapped[float] = mapped_column(Double)
     period: Mapped[str] = mapped_column(String(7))
     invoice_id: Mapped[str | None] = mapped_column(String(40), index=True)
