@@ -161,3 +161,27 @@ def test_meta_strategies_share_one_base_and_the_dual_wheel_wins() -> None:
         assert e.resolved.inputs["platform_pe"] == 26.4  # the shared base
         for item in e.assumptions.values():
             assert item["source"], item
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "jpm-meta-2026",
+        "hopper-2026",
+        "blackwell-2026",
+        "meta-2026-base",
+        "meta-infra-supplier",
+        "meta-super-app",
+        "meta-dual-wheel",
+    ],
+)
+def test_every_preset_number_cites_a_source_a_reader_can_open(name: str) -> None:
+    from pathlib import Path
+
+    e = evaluate(load_preset(name))
+    sources = Path(__file__).parents[2] / "docs" / "sources.md"
+    assert sources.exists()
+    for key, item in e.assumptions.items():
+        src = str(item["source"])
+        assert src, key
+        assert "issue 2" not in src and "appendix" not in src, (key, src)

@@ -80,21 +80,21 @@ DEFAULTS: Final[MappingProxyType[str, tuple[Any, str]]] = MappingProxyType(
         ),
         "token_price_per_million": (
             0.88,
-            "Llama-3.3-70B about $0.88 per million tokens (2026, issue 2 appendix)",
+            "Llama-3.3-70B about $0.88 per million tokens (2026, docs/sources.md)",
         ),
         "lease_price_per_watt_year": (
             15.0,
-            "neocloud CEO: about $15M per MW-year for IaaS (issue 2 appendix)",
+            "neocloud CEO: about $15M per MW-year for IaaS (docs/sources.md)",
         ),
         "load_factor": (0.8, "estimate: average draw of a busy fleet relative to IT nameplate"),
-        "power_price_per_mwh": (79.0, "US industrial about $79/MWh (Ohio, 2025; issue 2 appendix)"),
+        "power_price_per_mwh": (79.0, "US industrial about $79/MWh (Ohio, 2025; docs/sources.md)"),
         "capex_per_gw": (None, "default: per-GPU capex plus facility capex per MW"),
         "facility_capex_per_mw": (
             17_400_000.0,
             "estimate from Bernstein: $2.5M facility per GB200 NVL72 rack of about 0.144 MW "
             "all-in IT power",
         ),
-        "life_years": (5.0, "Amazon 5 years (Meta 5.5, Microsoft and Google 6; issue 2 appendix)"),
+        "life_years": (5.0, "Amazon 5 years (Meta 5.5, Microsoft and Google 6; docs/sources.md)"),
         "opex_per_mw_year": (
             1_000_000.0,
             "estimate: staff, maintenance, network and insurance per MW of IT power",
