@@ -3,8 +3,9 @@
 Layers, later ones winning: documented defaults < ``--preset`` < ``--scenario`` file <
 ``--from-sim`` result < flags. ``--gpu`` on top of a preset or file (or a simulated fleet's GPU
 type from ``--from-sim``) brings that GPU's catalogue kW, capex, throughput and prices: the lower
-layers' GPU-specific values are dropped unless a higher layer gives them again. ``--year`` picks that fiscal year's share count and tax rate from the
-preset's ``fiscal_years`` (flags still win; see :func:`gigawatt.economics.resolve.fiscal_figures`).
+layers' GPU-specific values are dropped unless a higher layer gives them again. ``--year``
+picks that fiscal year's share count and tax rate from the preset's ``fiscal_years`` (flags
+still win; see :func:`gigawatt.economics.resolve.fiscal_figures`).
 """
 
 from __future__ import annotations
