@@ -125,7 +125,8 @@ def _command_line() -> str:
 
 def _run(opts: dict[str, Any]) -> None:
     out_format = parse_choice(opts["format"], "format", ("table", "json"))
-    metric = parse_choice(opts["sensitivity_metric"], "sensitivity_metric", METRICS)
+    given_metric = opts["sensitivity_metric"]
+    metric = parse_choice(given_metric, "sensitivity_metric", METRICS) if given_metric else None
     if opts["compare"]:
         _run_compare(opts, out_format)
         return
@@ -139,6 +140,9 @@ def _run(opts: dict[str, Any]) -> None:
     if opts["from_sim"]:
         frontier = sim_frontier(read_sim(opts["from_sim"]), e, opts["from_sim"])
     want_tornado = opts["sensitivity"] or opts["report"] or opts["plot"]
+    if metric is None:  # EPS when there is a share count, else operating income
+        has_shares = math.isfinite(e.resolved.inputs["diluted_shares"])
+        metric = "eps_uplift_usd" if has_shares else "operating_income_usd"
     tornado = sensitivity(e.resolved, metric=metric) if want_tornado else None
     mc = None
     if draws or opts["report"]:
@@ -254,7 +258,9 @@ def value_command(
     price_decline: Annotated[str | None, _num("Yearly price decline, 0..1.")] = None,
     target_revenue: Annotated[str | None, _num("Solve the price for this revenue.")] = None,
     sensitivity_flag: Annotated[bool, Opt("--sensitivity", help="Add the tornado.")] = False,
-    sensitivity_metric: Annotated[str, _opt("METRIC", "Tornado metric.")] = "eps_uplift_usd",
+    sensitivity_metric: Annotated[
+        str | None, _opt("METRIC", "Tornado metric (default: EPS, or OI without shares).")
+    ] = None,
     monte_carlo_draws: Annotated[
         str | None, _opt("N", "Monte Carlo draws.", "--monte-carlo")
     ] = None,
