@@ -14,7 +14,7 @@ from gateway_support import Gateway, Tenant, amount, max_cost, running_gateway
 from sqlalchemy import func, select
 
 from gigawatt.billing.prices import ModelPrice
-from gigawatt.inference.accounting import Outcome, record
+from gigawatt.inference.token_accounting import RequestOutcome, record
 from gigawatt.store.db import transaction
 from gigawatt.store.inference_models import InferenceCounterModel, TokenUsageModel
 from gigawatt.store.models import LedgerTransactionModel
@@ -123,7 +123,7 @@ def test_recording_twice_writes_once(gateway: Gateway) -> None:
         key_id = alice.key_id
 
     price = ModelPrice("small", Decimal("1.50"), Decimal("4.00"))
-    outcome = Outcome("completed", 10, 20)
+    outcome = RequestOutcome("completed", 10, 20)
     for _ in range(3):
         with transaction(gateway.platform.sessions) as s:
             record(s, "req-1", Caller(), price, outcome, 1_794_268_800.0)

@@ -11,7 +11,6 @@ import pytest
 from inference_support import free_port
 
 from gigawatt.core.clock import ManualClock
-from gigawatt.inference.accounting import LimitCache
 from gigawatt.inference.errors import BadRequest, BudgetExceeded, PassThrough, RateLimited, body_of
 from gigawatt.inference.gateway import upstream_status_error
 from gigawatt.inference.http1 import BrokenResponse, ConnectFailed, Http1Client, ReadTimedOut
@@ -26,6 +25,7 @@ from gigawatt.inference.limits import (
 )
 from gigawatt.inference.relay import content_pieces
 from gigawatt.inference.sse import SseParser, event
+from gigawatt.inference.token_accounting import LimitCache
 from gigawatt.inference.wire import parse_body, usage_of
 
 T0 = 1_794_268_800.0  # 2026-11-10 00:00 UTC

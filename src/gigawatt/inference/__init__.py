@@ -5,7 +5,7 @@
 - :mod:`~gigawatt.inference.gateway` — one request: authenticate, validate, admit, forward,
   meter; :mod:`~gigawatt.inference.relay` streams; :mod:`~gigawatt.inference.upstream` and
   :mod:`~gigawatt.inference.http1` talk to upstreams;
-- :mod:`~gigawatt.inference.accounting`, :mod:`~gigawatt.inference.limits`,
+- :mod:`~gigawatt.inference.token_accounting`, :mod:`~gigawatt.inference.limits`,
   :mod:`~gigawatt.inference.repo` — usage records, budgets and rate limits on shared counters;
 - :mod:`~gigawatt.inference.deployments`, :mod:`~gigawatt.inference.balancer` — model-server
   replicas as service jobs, and routing across them;

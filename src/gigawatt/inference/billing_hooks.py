@@ -19,7 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gigawatt.inference import repo
-from gigawatt.inference.accounting import Caller
+from gigawatt.inference.token_accounting import Caller
 from gigawatt.metering.records import TokenUsage
 from gigawatt.store.db import transaction
 from gigawatt.store.inference_models import TokenUsageModel

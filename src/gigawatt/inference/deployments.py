@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 from gigawatt.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from gigawatt.core.states import DeploymentStatus, ReplicaStatus
 from gigawatt.core.tiers import JobStatus
-from gigawatt.inference.accounting import Caller
 from gigawatt.inference.registry import load_one
 from gigawatt.inference.settings import InferenceDeps, JobControl
+from gigawatt.inference.token_accounting import Caller
 from gigawatt.store.db import transaction
 from gigawatt.store.inference_models import DeploymentModel, ReplicaModel
 from gigawatt.store.models import TenantModel

@@ -27,7 +27,7 @@ from gigawatt.inference.routing import backoff_s, route_key
 from gigawatt.inference.upstream import Target
 
 if TYPE_CHECKING:
-    from gigawatt.inference.gateway import Gateway, Prepared
+    from gigawatt.inference.gateway import AdmittedRequest, Gateway
 
 PATHS = {"chat": "chat/completions", "text": "completions"}
 
@@ -51,7 +51,7 @@ class Opened:
     body: bytes | None = None
 
 
-def _choose(gateway: Gateway, prep: Prepared, chain: list[ModelEntry]) -> Choice | None:
+def _choose(gateway: Gateway, prep: AdmittedRequest, chain: list[ModelEntry]) -> Choice | None:
     """The next untried target along the model and its fallbacks (None: none left)."""
     for entry in chain:
         if entry.local:
@@ -67,7 +67,7 @@ def _choose(gateway: Gateway, prep: Prepared, chain: list[ModelEntry]) -> Choice
     return None
 
 
-def _no_target(prep: Prepared) -> UpstreamError:
+def _no_target(prep: AdmittedRequest) -> UpstreamError:
     entry = prep.entry
     if entry.local and not prep.tried:
         return UpstreamError(
@@ -86,7 +86,9 @@ def _failed(gateway: Gateway, choice: Choice, exc: GigawattError) -> None:
         gateway.balancer.mark_down(choice.target.replica_id, exc.message)
 
 
-async def _attempt(gateway: Gateway, prep: Prepared, choice: Choice, read_all: bool) -> Opened:
+async def _attempt(
+    gateway: Gateway, prep: AdmittedRequest, choice: Choice, read_all: bool
+) -> Opened:
     """One attempt; raises :class:`UpstreamError` (retryable) or :class:`PassThrough`."""
     from gigawatt.inference.gateway import upstream_status_error
 
@@ -110,7 +112,7 @@ async def _attempt(gateway: Gateway, prep: Prepared, choice: Choice, read_all: b
         await response.aclose()
 
 
-async def forward(gateway: Gateway, prep: Prepared, read_all: bool) -> Opened:
+async def forward(gateway: Gateway, prep: AdmittedRequest, read_all: bool) -> Opened:
     """Open the request's answer on the first target that gives one (see the module doc).
 
     On failure the request is metered as failed (naming the last upstream tried) and the

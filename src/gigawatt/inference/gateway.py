@@ -23,8 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gigawatt.core.errors import Forbidden, GigawattError
-from gigawatt.inference import accounting, repo
-from gigawatt.inference.accounting import Caller, LimitCache, Outcome, Status
+from gigawatt.inference import repo, token_accounting
 from gigawatt.inference.balancer import Balancer
 from gigawatt.inference.errors import BadRequest, PassThrough, UpstreamError
 from gigawatt.inference.forwarding import forward
@@ -33,6 +32,7 @@ from gigawatt.inference.registry import ModelCatalog, ModelEntry
 from gigawatt.inference.relay import MeteredStream, StreamRelay
 from gigawatt.inference.routing import RoutingPolicy, UpstreamRouter
 from gigawatt.inference.settings import InferenceDeps
+from gigawatt.inference.token_accounting import Caller, LimitCache, RequestOutcome, Status
 from gigawatt.inference.upstream import Target, UpstreamClient
 from gigawatt.inference.wire import (
     InferenceRequest,
@@ -48,7 +48,7 @@ T = TypeVar("T")
 
 
 @dataclass
-class Prepared:
+class AdmittedRequest:
     """An admitted request, ready to forward."""
 
     request_id: str
@@ -161,7 +161,7 @@ class Gateway:
         parsed: tuple[InferenceRequest, dict[str, Any]] | None,
         error: GigawattError | None,
         kind: Kind,
-    ) -> Prepared:
+    ) -> AdmittedRequest:
         caller = self.authenticate(authorization)
         if caller.is_admin or caller.tenant_id is None:
             raise Forbidden("inference is billed to a tenant: call it with a tenant's API key")
@@ -174,7 +174,7 @@ class Gateway:
         entry = self.catalog.get(request.model)
         if entry.local:
             self.balancer.refresh()
-        subjects = accounting.subjects_of(caller.tenant_id, caller.key_id)
+        subjects = token_accounting.subjects_of(caller.tenant_id, caller.key_id)
         limits = self.limit_cache.get(subjects, self._load_limits)
         reservation = NO_RESERVATION
         if any(not lim.empty for lim in limits.values()):
@@ -183,10 +183,12 @@ class Gateway:
                 bound = self._cost_bound(entry, request, payload)
             now = self.deps.clock.now()
             with self.engine.begin() as conn:
-                reservation = accounting.admit(conn, limits, now, bound)
+                reservation = token_accounting.admit(conn, limits, now, bound)
         prefix = "chatcmpl" if kind == "chat" else "cmpl"
         request_id = f"{prefix}-{secrets.token_hex(12)}"
-        return Prepared(request_id, kind, caller, entry, request, payload, set(), reservation)
+        return AdmittedRequest(
+            request_id, kind, caller, entry, request, payload, set(), reservation
+        )
 
     def _cost_bound(
         self, entry: ModelEntry, request: InferenceRequest, payload: dict[str, Any]
@@ -207,7 +209,7 @@ class Gateway:
                 continue
         return max(max_cost(prompt, output, price) for price in prices)
 
-    async def admit(self, request: Request, kind: Kind) -> Prepared:
+    async def admit(self, request: Request, kind: Kind) -> AdmittedRequest:
         """Authenticate, validate and admit (raises a 4xx :class:`GigawattError`)."""
         body = await request.body()
         parsed: tuple[InferenceRequest, dict[str, Any]] | None = None
@@ -241,7 +243,7 @@ class Gateway:
 
         return await self.db(load) if entry.fallbacks else [entry]
 
-    def upstream_body(self, prep: Prepared, target: Target, entry: ModelEntry) -> bytes:
+    def upstream_body(self, prep: AdmittedRequest, target: Target, entry: ModelEntry) -> bytes:
         """The body sent upstream: the client's, with the upstream's model name and, when
         streaming, usage requested (continuously from Gigawatt's workers)."""
         payload = dict(prep.payload)
@@ -264,14 +266,14 @@ class Gateway:
 
     # -- metering --------------------------------------------------------------------------
 
-    async def meter(self, prep: Prepared, outcome: Outcome) -> None:
+    async def meter(self, prep: AdmittedRequest, outcome: RequestOutcome) -> None:
         """Write the request's usage record (once; a repeat is ignored by its key)."""
 
         def write() -> None:
             price = prep.billed_entry.price
             now = self.deps.clock.now()
             with self.engine.begin() as conn:
-                accounting.record(
+                token_accounting.record(
                     conn,
                     prep.request_id,
                     prep.caller,
@@ -286,13 +288,13 @@ class Gateway:
         with anyio.CancelScope(shield=True):
             await self.db(write)
 
-    async def fail(self, prep: Prepared, exc: GigawattError) -> None:
+    async def fail(self, prep: AdmittedRequest, exc: GigawattError) -> None:
         """Meter an upstream failure (nothing billed, the reason kept)."""
-        await self.meter(prep, Outcome("upstream_error", 0, 0, exc.message[:2000]))
+        await self.meter(prep, RequestOutcome("upstream_error", 0, 0, exc.message[:2000]))
 
     # -- forwarding ------------------------------------------------------------------------
 
-    async def respond(self, prep: Prepared) -> Response:
+    async def respond(self, prep: AdmittedRequest) -> Response:
         """Forward an admitted request and answer it. Should it end without a usage record
         (cancelled, or an unexpected error), one recording the failure is written, which
         also releases what admission reserved."""
@@ -303,10 +305,10 @@ class Gateway:
                 cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
                 status: Status = "client_disconnected" if cancelled else "upstream_error"
                 why = f"request ended before an answer ({type(exc).__name__}); nothing billed"
-                await self.meter(prep, Outcome(status, 0, 0, why))
+                await self.meter(prep, RequestOutcome(status, 0, 0, why))
             raise
 
-    async def complete(self, prep: Prepared) -> Response:
+    async def complete(self, prep: AdmittedRequest) -> Response:
         """Forward a non-streaming request (with retries and fallbacks) and meter its usage."""
         opened = await forward(self, prep, read_all=True)
         raw = opened.body or b""
@@ -318,9 +320,11 @@ class Gateway:
             raise error from None
         usage = usage_of(body)
         if usage is None:
-            outcome = Outcome("completed", 0, 0, "upstream reported no usage; nothing billed")
+            outcome = RequestOutcome(
+                "completed", 0, 0, "upstream reported no usage; nothing billed"
+            )
         else:
-            outcome = Outcome("completed", usage.prompt_tokens, usage.completion_tokens)
+            outcome = RequestOutcome("completed", usage.prompt_tokens, usage.completion_tokens)
         served = opened.choice
         if served.target.model != served.entry.id and isinstance(body, dict):
             body["model"] = served.entry.id
@@ -329,7 +333,7 @@ class Gateway:
         headers = {"x-request-id": prep.request_id}
         return Response(raw, media_type="application/json", headers=headers)
 
-    async def stream(self, prep: Prepared) -> Response:
+    async def stream(self, prep: AdmittedRequest) -> Response:
         """Open the upstream stream (with retries and fallbacks) and relay it as SSE."""
         opened = await forward(self, prep, read_all=False)
         relay = StreamRelay(self, prep, opened.choice.target, opened.response)

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from gigawatt.core.errors import NotFound
 from gigawatt.inference import repo
-from gigawatt.inference.accounting import Caller, LimitCache
 from gigawatt.inference.limits import Limits, Subject, minute_window, period_window, price_text
 from gigawatt.inference.settings import InferenceDeps
+from gigawatt.inference.token_accounting import Caller, LimitCache
 from gigawatt.store.db import transaction
 from gigawatt.store.models import ApiKeyModel, TenantModel
 

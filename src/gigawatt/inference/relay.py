@@ -23,14 +23,14 @@ import anyio.lowlevel
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from gigawatt.inference.accounting import Outcome
 from gigawatt.inference.errors import UpstreamError, error_body
 from gigawatt.inference.http1 import HttpError, Response
 from gigawatt.inference.sse import DONE, SseParser, event
+from gigawatt.inference.token_accounting import RequestOutcome
 from gigawatt.inference.wire import Usage, usage_of
 
 if TYPE_CHECKING:
-    from gigawatt.inference.gateway import Gateway, Prepared
+    from gigawatt.inference.gateway import AdmittedRequest, Gateway
     from gigawatt.inference.upstream import Target
 
 
@@ -51,7 +51,7 @@ class StreamRelay:
     """One streaming request: relays events and meters exactly once."""
 
     def __init__(
-        self, gateway: Gateway, prep: Prepared, target: Target, response: Response
+        self, gateway: Gateway, prep: AdmittedRequest, target: Target, response: Response
     ) -> None:
         self.gateway = gateway
         self.prep = prep
@@ -64,7 +64,7 @@ class StreamRelay:
         self.client_continuous = opts is not None and opts.continuous_usage_stats
         self.served = prep.billed_entry
         self.rename = target.model != self.served.id
-        self.outcome: Outcome | None = None
+        self.outcome: RequestOutcome | None = None
         self.finished = False
         #: Set when the client's connection is gone (the relay stops at its next read).
         self.client_gone = False
@@ -111,7 +111,7 @@ class StreamRelay:
                 batch.append(out)
         return batch, False
 
-    def _generated(self) -> Outcome:
+    def _generated(self) -> RequestOutcome:
         """What to bill for a stream the client left."""
         if self.usage is not None:
             prompt, completion = self.usage.prompt_tokens, self.usage.completion_tokens
@@ -120,7 +120,7 @@ class StreamRelay:
         reason = "client disconnected mid-stream; billed the tokens generated until then"
         if self.usage is None:
             reason += " (upstream reported no usage: content chunks counted, prompt not billed)"
-        return Outcome("client_disconnected", prompt, completion, reason)
+        return RequestOutcome("client_disconnected", prompt, completion, reason)
 
     async def run(self) -> AsyncGenerator[bytes, None]:
         """The client's event stream."""
@@ -147,20 +147,20 @@ class StreamRelay:
             if not done:
                 raise UpstreamError("upstream closed the stream before [DONE]")
             if self.usage is None:
-                self.outcome = Outcome(
+                self.outcome = RequestOutcome(
                     "completed",
                     0,
                     self.pieces,
                     "upstream reported no usage: content chunks counted, prompt not billed",
                 )
             else:
-                self.outcome = Outcome(
+                self.outcome = RequestOutcome(
                     "completed", self.usage.prompt_tokens, self.usage.completion_tokens
                 )
             await self.gateway.meter(self.prep, self.outcome)
             yield b"".join([*tail, DONE])
         except UpstreamError as exc:
-            self.outcome = Outcome(
+            self.outcome = RequestOutcome(
                 "upstream_error",
                 0,
                 0,
@@ -170,7 +170,7 @@ class StreamRelay:
             yield event(error_body(502, exc.code, exc.message))
         except HttpError as exc:
             message = f"upstream stream broke: {exc}"
-            self.outcome = Outcome(
+            self.outcome = RequestOutcome(
                 "upstream_error",
                 0,
                 0,

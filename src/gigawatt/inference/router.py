@@ -22,12 +22,12 @@ from starlette.responses import JSONResponse, Response
 
 from gigawatt.core.errors import Forbidden, GigawattError
 from gigawatt.inference import deployments, limits_api
-from gigawatt.inference.accounting import Caller
 from gigawatt.inference.errors import BadRequest, body_of, error_body, validation_message
 from gigawatt.inference.gateway import Gateway
 from gigawatt.inference.loops import background
 from gigawatt.inference.registry import ModelSpec, register
 from gigawatt.inference.settings import InferenceDeps
+from gigawatt.inference.token_accounting import Caller
 from gigawatt.store.db import transaction
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from gigawatt.core.clock import Clock
-from gigawatt.inference.accounting import Caller
+from gigawatt.inference.token_accounting import Caller
 
 
 class InferenceSettings(BaseModel):

@@ -61,7 +61,7 @@ class Caller(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class RequestOutcome:
     """How a request ended and the tokens to bill (zero for an upstream error)."""
 
     status: Status
@@ -167,7 +167,7 @@ def record(
     request_id: str,
     caller: Caller,
     price: ModelPrice,
-    outcome: Outcome,
+    outcome: RequestOutcome,
     at: float,
     reservation: Reservation = NO_RESERVATION,
     upstream: str | None = None,

@@ -21,7 +21,7 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 
-from gigawatt.inference.worker.engine import Engine
+from gigawatt.inference.worker.engine import GenerationEngine
 from gigawatt.inference.worker.server import Worker, create_worker_app
 
 log = logging.getLogger("gigawatt.inference.worker")
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no model directory {args.model_path}", file=sys.stderr)
         return 2
     model_id = args.model_id or os.path.basename(os.path.normpath(args.model_path))
-    engine = Engine(args.model_path, args.max_batch_size, args.device)
+    engine = GenerationEngine(args.model_path, args.max_batch_size, args.device)
     engine.start()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -71,7 +71,7 @@ def pick_device(requested: str) -> str:
     return requested
 
 
-class Engine:
+class GenerationEngine:
     """Loads the model once and serves :class:`Generation` requests from a thread."""
 
     def __init__(self, model_path: str, max_batch_size: int = 8, device: str = "auto") -> None:

@@ -32,7 +32,7 @@ from gigawatt.inference.wire import (
     Usage,
     parse_body,
 )
-from gigawatt.inference.worker.engine import Engine, Finished, Generation, Token
+from gigawatt.inference.worker.engine import Finished, Generation, GenerationEngine, Token
 from gigawatt.inference.worker.prompts import chat_prompt_ids, text_prompt_ids
 
 _DEFAULT_MAX_TOKENS: dict[Kind, int] = {"chat": 256, "text": 16}
@@ -58,9 +58,9 @@ class _Cancelling(StreamingResponse):
 
 
 class Worker:
-    """Request handling around an :class:`Engine`."""
+    """Request handling around an :class:`GenerationEngine`."""
 
-    def __init__(self, engine: Engine, model_id: str) -> None:
+    def __init__(self, engine: GenerationEngine, model_id: str) -> None:
         self.engine = engine
         self.model_id = model_id
         self.created = int(time.time())
