@@ -113,6 +113,13 @@ def serve_command(
     external_cap_gpus: Annotated[int | None, typer.Option("--external-cap-gpus", min=0)] = None,
     ray_address: Annotated[str, typer.Option("--ray-address", envvar="RAY_ADDRESS")] = "auto",
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    inference: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--inference",
+            help="inference gateway setting KEY=VALUE, repeatable (env GIGAWATT_INFERENCE_KEY)",
+        ),
+    ] = None,
     keep_alive_s: Annotated[
         int,
         typer.Option(
@@ -155,6 +162,7 @@ def serve_command(
     from gigawatt.api import create_app
     from gigawatt.core.catalogue import default_catalogue
     from gigawatt.core.fleet import default_fleet, load_fleet
+    from gigawatt.inference.config import inference_settings
     from gigawatt.services.auth import ensure_admin_key
     from gigawatt.services.platform import open_platform
     from gigawatt.services.settings import Settings
@@ -182,6 +190,7 @@ def serve_command(
             external_cap_gpus=external_cap_gpus,
             state_dir=state,
             crash_point=os.environ.get("GIGAWATT_CRASH_POINT") or None,
+            inference=inference_settings(os.environ, inference or []),
         )
         catalogue = default_catalogue()
         spec = load_fleet(fleet, catalogue) if fleet is not None else default_fleet()
@@ -220,9 +229,7 @@ def serve_command(
         f"Gigawatt serving on {base} (database {platform.engine.url!r}, "
         f"backend {backend}, {fleet_now.total_gpus()} GPUs{found})",
     )
-    from gigawatt.inference.settings import InferenceSettings
-
-    app = create_app(platform, inference=InferenceSettings())
+    app = create_app(platform, inference=settings.inference)
     typer.echo(f"Console: {base}/  API docs: {base}/docs")
     http = HttpSettings(
         host=host,

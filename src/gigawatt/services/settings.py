@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gigawatt.inference.config import InferenceSettings
+
 
 class Settings(BaseModel):
     """Everything tunable about a running control plane. Defaults suit production."""
@@ -31,6 +33,9 @@ class Settings(BaseModel):
     state_dir: Path | None = None
     #: Run the control loop in this process (API-only replicas may turn it off).
     run_control_loop: bool = True
+    #: The inference gateway's settings (``gigawatt serve --inference KEY=VALUE``,
+    #: ``GIGAWATT_INFERENCE_<KEY>``; see :mod:`gigawatt.inference.config`).
+    inference: InferenceSettings = Field(default_factory=InferenceSettings)
     #: Tests only: SIGKILL this process at this point of the control loop (see
     #: ``services/control.py``, ``CRASH_POINTS``); None in production.
     crash_point: str | None = None

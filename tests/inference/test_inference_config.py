@@ -1,0 +1,55 @@
+"""The gateway's settings come with the control plane's: ``gigawatt serve --inference KEY=VALUE``
+over ``GIGAWATT_INFERENCE_<KEY>`` over one default per field."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from inference_support import PY
+
+from gigawatt.core.errors import InvalidInput
+from gigawatt.inference.config import InferenceSettings, inference_settings
+from gigawatt.services.settings import Settings
+
+pytestmark = pytest.mark.inference
+
+
+def test_defaults_environment_and_options_in_that_order() -> None:
+    assert inference_settings({}) == InferenceSettings()
+    assert Settings(database_url="sqlite://").inference == InferenceSettings()
+    env = {"GIGAWATT_INFERENCE_RETRIES": "4", "GIGAWATT_INFERENCE_DB_IN_THREAD": "false"}
+    found = inference_settings(env, ["retries=1", "cooldown-s=2.5"])
+    assert (found.retries, found.db_in_thread, found.cooldown_s) == (1, False, 2.5)
+    assert found.default_max_tokens == InferenceSettings().default_max_tokens
+
+
+@pytest.mark.parametrize(
+    ("env", "options", "words"),
+    [
+        ({}, ["nope=1"], "KEY one of"),
+        ({}, ["retries"], "KEY=VALUE"),
+        ({}, ["retries=-1"], "retries"),
+        ({"GIGAWATT_INFERENCE_SURPRISE": "1"}, [], "GIGAWATT_INFERENCE_SURPRISE"),
+        ({"GIGAWATT_INFERENCE_COOLDOWN_S": "soon"}, [], "cooldown_s"),
+    ],
+)
+def test_bad_settings_are_invalid_input(
+    env: dict[str, str], options: list[str], words: str
+) -> None:
+    with pytest.raises(InvalidInput) as info:
+        inference_settings(env, options)
+    assert words in info.value.message
+
+
+def test_serve_refuses_a_bad_inference_setting_in_one_line(tmp_path: Path) -> None:
+    args = [PY, "-c", "from gigawatt.cli.main import app; app()", "serve", "--port", "0"]
+    args += ["--db", f"sqlite:///{tmp_path / 'g.db'}", "--backend", "fake"]
+    args += ["--state-dir", str(tmp_path / "state"), "--inference", "retries=many"]
+    env = {**os.environ, "HOME": str(tmp_path), "GIGAWATT_ADMIN_KEY": "k"}
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "retries" in done.stderr
+    assert "Traceback" not in done.stderr
