@@ -142,7 +142,10 @@ class Scheduler(SchedulerViews):
         self._fresh.append((key, job.job_id))
         self._queued_types[job.gpu_type] = self._queued_types.get(job.gpu_type, 0) + 1
         runtime = _INF if job.max_runtime_s is None else job.max_runtime_s
-        heapq.heappush(self._runtimes.setdefault(job.gpu_type, []), (runtime, job.job_id))
+        heap = self._runtimes.setdefault(job.gpu_type, [])
+        heapq.heappush(heap, (runtime, job.job_id))
+        if len(heap) > 2 * self._queued_types[job.gpu_type] + 64:
+            self._compact_runtimes(heap)
 
     def _key(self, job: JobRequest) -> tuple[float, ...]:
         ordering = self.policy.ordering
@@ -215,13 +218,42 @@ class Scheduler(SchedulerViews):
         self._running[job.job_id] = run
         end = run.expected_end
         if end != _INF:
-            heapq.heappush(self._ends.setdefault(job.gpu_type, []), (end, job.job_id))
+            heap = self._ends.setdefault(job.gpu_type, [])
+            heapq.heappush(heap, (end, job.job_id))
+            if len(heap) > 2 * len(self._running) + 64:
+                self._compact_ends(heap)
         victim = self._is_victim_run(run)
         for node, idx in zip(run.nodes, run.indices, strict=True):
             self._node_jobs.setdefault(node, {})[job.job_id] = len(idx)
             if victim:
                 self.cap.set_spot(node, self.cap.node_spot[node] + len(idx))
         self.admission.add(job, run.within_reservation)
+
+    def _compact_runtimes(self, heap: list[tuple[float, str]]) -> None:
+        """Drop entries of jobs no longer queued (started or cancelled: lazy deletion leaves
+        them while nothing queues behind them), so the heap stays bounded by the queue."""
+        queued = self._queued
+        heap[:] = sorted({e for e in heap if e[1] in queued})
+
+    def _compact_ends(self, heap: list[tuple[float, str]]) -> None:
+        """Drop entries of jobs no longer running (or restarted), so the heap stays bounded by
+        the running jobs, not by every job ever started."""
+        running = self._running
+        valid = set()
+        for end, job_id in heap:
+            run = running.get(job_id)
+            if run is not None and run.expected_end == end:
+                valid.add((end, job_id))
+        heap[:] = sorted(valid)
+
+    def heap_sizes(self) -> dict[str, int]:
+        """Entries in the lazily cleaned heaps (``ends``, ``runtimes``) and the queue order:
+        bounded by the running and queued jobs, whatever the history (tests, metrics)."""
+        return {
+            "ends": sum(len(h) for h in self._ends.values()),
+            "runtimes": sum(len(h) for h in self._runtimes.values()),
+            "order": len(self._order),
+        }
 
     @staticmethod
     def _is_victim_run(run: Running) -> bool:
