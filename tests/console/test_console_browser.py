@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -79,14 +80,18 @@ def test_console_flow(served: Any, browser: Any, shots: Any) -> None:
     page.get_by_label("Tenant name").fill("acme")
     page.get_by_role("button", name="Create tenant").click()
     expect(page.get_by_text(re.compile(r"Tenant acme created"))).to_be_visible()
-    page.get_by_role("button", name="Issue a key for acme").click()
+    page.get_by_role("button", name="Issue key for acme").click()
     key = page.get_by_test_id("new-key").inner_text().strip()
     assert len(key) > 20
     shots(page, "tenants")
     page.get_by_role("button", name="Sign out").click()
 
-    # Tenant: submit a job, watch it run and finish, cancel another.
-    _sign_in(page, base, key)
+    # Tenant: signs in with the keyboard only (focus starts in the key field; Enter submits),
+    # submits a job, watches it run and finish, cancels another.
+    expect(page.get_by_label("API key")).to_be_focused()
+    page.keyboard.type(key)
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("whoami")).to_be_visible()
     expect(page.get_by_test_id("whoami")).to_contain_text("tenant")
     _nav(page, "Jobs")
     page.get_by_label("Name", exact=True).fill("hello")
@@ -124,6 +129,11 @@ def test_console_flow(served: Any, browser: Any, shots: Any) -> None:
     # Its usage appears.
     _nav(page, "Usage & invoices")
     expect(page.get_by_role("link", name=job_id).first).to_be_visible(timeout=LONG)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export usage as CSV").click()
+    csv = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert csv[0].startswith("kind,id,tenant_id,job_id,")
+    assert any(job_id in line for line in csv[1:]) and secret["id"] not in "".join(csv)
     page.get_by_role("button", name="Sign out").click()
 
     # Admin: a busy fleet (three tiers running, one job queued), seen live on the fleet page.
@@ -157,6 +167,11 @@ def test_console_flow(served: Any, browser: Any, shots: Any) -> None:
     expect(page.get_by_test_id("invoice-total")).to_have_text(re.compile(r"^\$\d"))
     expect(page.get_by_role("cell", name=re.compile("GPU", re.I)).first).to_be_visible()
     shots(page, "invoice")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export lines as CSV").click()
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "kind,description,gpu_type,tier,model,quantity,unit,amount_usd"
+    assert len(lines) >= 2
     _nav(page, "What is it worth")
     expect(page.get_by_test_id("gw-revenue")).to_have_text(re.compile(r"^\$.+/yr$"))
     shots(page, "worth")

@@ -64,7 +64,9 @@ export function table(caption, columns, rows, empty = "Nothing yet.") {
   const body = rows.length
     ? rows.map((row) => h("tr", {}, columns.map(([, cell, opt]) => h("td", { class: opt?.num ? "num" : null }, cell(row)))))
     : [h("tr", {}, h("td", { colspan: columns.length, class: "muted" }, empty))];
-  return h("table", {}, caption ? h("caption", {}, caption) : null, h("thead", {}, head), h("tbody", {}, body));
+  const t = h("table", {}, caption ? h("caption", {}, caption) : null, h("thead", {}, head), h("tbody", {}, body));
+  // A wide table scrolls on its own (reachable by keyboard) instead of the page.
+  return h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": caption || "table" }, t);
 }
 
 export function card(label, value, id) {

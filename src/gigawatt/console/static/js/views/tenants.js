@@ -48,7 +48,7 @@ export default {
       put(tenantsBox, table("Tenants", [
         ["Name", (t) => t.name], ["ID", (t) => h("span", { class: "mono" }, t.id)], ["Kind", (t) => t.kind],
         ["Created (UTC)", (t) => fmtTime(t.created_at)],
-        ["", (t) => { const b = h("button", { type: "button", class: "secondary", "aria-label": `Issue a key for ${t.name}` }, "Issue key"); b.addEventListener("click", () => issue(t)); return b; }],
+        ["", (t) => { const b = h("button", { type: "button", class: "secondary", "aria-label": `Issue key for ${t.name}` }, "Issue key"); b.addEventListener("click", () => issue(t)); return b; }],
       ], tenants, "No tenants yet."));
       let keys;
       try { keys = await list("/v1/keys", { limit: 1000 }); }
