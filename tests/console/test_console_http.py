@@ -98,7 +98,9 @@ def test_console_page_and_every_module_come_from_this_server(api: Api) -> None:
     assert len(seen) >= 10  # app, api, dom, charts and the views
     for url in refs:
         if url.startswith("/assets/"):
-            assert api.client.get(url).status_code == 200, url
+            r = api.client.get(url)
+            assert r.status_code == 200, url
+            assert r.headers["cache-control"] == "no-cache"  # revalidated after an upgrade
 
 
 def test_no_asset_names_another_host() -> None:

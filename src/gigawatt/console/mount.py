@@ -8,9 +8,12 @@ styles, images and API responses from this origin only.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
 
 from gigawatt.console.vendor import STATIC_DIR, SWAGGER_UI
 
@@ -27,6 +30,17 @@ _HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 ASSETS = "/assets"
+
+
+class _Assets(StaticFiles):
+    """Static files that the browser revalidates (ETag) on each load, so an upgraded server
+    never runs with a stale module next to a new one."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
 
 def docs_html(openapi_url: str, title: str) -> str:
@@ -68,4 +82,4 @@ def install_console(app: FastAPI) -> None:
         """Swagger UI over ``/openapi.json``, served from this package."""
         return HTMLResponse(page, headers=_HEADERS)
 
-    app.mount(ASSETS, StaticFiles(directory=STATIC_DIR), name="console-assets")
+    app.mount(ASSETS, _Assets(directory=STATIC_DIR), name="console-assets")

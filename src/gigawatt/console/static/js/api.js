@@ -23,7 +23,11 @@ function idempotencyKey() {
 }
 
 /** Call the API; resolves to the decoded body, rejects with ApiError({status, code, message}). */
-export async function api(path, { method = "GET", body, params } = {}) {
+export async function api(path, options = {}) {
+  return (await call(path, options)).data;
+}
+
+async function call(path, { method = "GET", body, params } = {}) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(params || {})) {
     if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
@@ -49,11 +53,27 @@ export async function api(path, { method = "GET", body, params } = {}) {
     const message = e && e.message ? e.message : `HTTP ${response.status}`;
     throw new ApiError(response.status, e && e.code ? e.code : String(response.status), message);
   }
-  return data;
+  return { data, next: response.headers.get("X-Next-Cursor") };
 }
 
-/** A list endpoint as an array (unwraps {data: [...]}). */
-export async function list(path, params) {
-  const body = await api(path, { params });
+function rows(body) {
   return Array.isArray(body) ? body : body && Array.isArray(body.data) ? body.data : [];
+}
+
+/** A list endpoint's first page as an array (unwraps {data: [...]}). */
+export async function list(path, params) {
+  return rows(await api(path, { params }));
+}
+
+/** Every page of a list endpoint (following X-Next-Cursor), up to maxPages pages. */
+export async function listAll(path, params, maxPages = 20) {
+  let out = [];
+  let cursor = null;
+  for (let i = 0; i < maxPages; i++) {
+    const page = await call(path, { params: { ...params, cursor } });
+    out = out.concat(rows(page.data));
+    cursor = page.next;
+    if (!cursor) break;
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 // Inference: models on sale and deployments, requests and tokens per minute, spend by model
 // and by key (from the token usage records of GET /v1/usage?kind=inference).
-import { list } from "../api.js";
+import { list, listAll } from "../api.js";
 import { h, put, table, fmtUsd, fmtNum, badge } from "../dom.js";
 import { timeChart } from "../charts.js";
 
@@ -39,7 +39,7 @@ export default {
     async function refresh() {
       const [ms, ds, recs] = await Promise.all([
         list("/v1/models").catch(() => []), list("/v1/deployments").catch(() => []),
-        list("/v1/usage", { kind: "inference", limit: 10000 }),
+        listAll("/v1/usage", { kind: "inference", limit: 5000 }),
       ]);
       const now = Date.now() / 1000, x0 = now - 3600;
       const recent = recs.filter((r) => r.at >= x0);

@@ -1,6 +1,6 @@
 // Usage and invoices: spend by day and by tier, usage records (CSV export), invoices and,
 // for the admin, closing a billing period.
-import { list } from "../api.js";
+import { list, listAll } from "../api.js";
 import { h, put, table, fmtTime, fmtUsd, fmtNum, downloadCsv, errorBox, TIERS } from "../dom.js";
 import { barChart } from "../charts.js";
 
@@ -59,14 +59,14 @@ export default {
       ctx.me.admin ? closeForm(ctx, () => refresh()) : null,
       invoices, h("div", { class: "toolbar" }, csv), usage);
     async function refresh() {
-      const [recs, invs] = await Promise.all([list("/v1/usage", { limit: 10000 }), list("/v1/invoices")]);
+      const [recs, invs] = await Promise.all([listAll("/v1/usage", { limit: 5000 }), list("/v1/invoices")]);
       records = recs;
       put(charts, spendCharts(records));
       put(invoices, table("Invoices", [
         ["Invoice", (i) => h("a", { href: `#/invoices/${i.id}` }, i.id)], ["Tenant", (i) => h("span", { class: "mono" }, i.tenant_id)],
         ["Period", (i) => i.period], ["Status", (i) => i.status], ["Issued (UTC)", (i) => fmtTime(i.issued_at)],
         ["Total", (i) => fmtUsd(i.total_usd), { num: true }],
-      ], [...invs].reverse(), "No invoices yet: a period's invoices appear when it is closed."));
+      ], invs, "No invoices yet: a period's invoices appear when it is closed."));
       const recent = records.slice(-200).reverse();
       put(usage, table(`Usage records (latest ${recent.length} of ${records.length})`, [
         ["Kind", (r) => r.kind], ["Job / model", (r) => r.kind === "inference" ? r.model : h("a", { href: `#/jobs/${r.job_id}` }, r.job_id)],
@@ -77,6 +77,6 @@ export default {
         ["Amount", (r) => fmtUsd(r.amount_usd), { num: true }],
       ], recent, "No usage yet: a job's usage is metered while and after it runs."));
     }
-    return { title: "Usage & invoices", refresh, interval_ms: 3000 };
+    return { title: "Usage & invoices", refresh, interval_ms: 5000 };
   },
 };
