@@ -7,7 +7,8 @@ Invariants enforced by the database itself:
 - ``inference_counters`` has primary key ``(scope, subject, bucket)``: counters are updated
   with atomic upserts, so every gateway process sharing the database sees and enforces the
   same numbers that metering writes;
-- ``inference_replicas.job_id`` is unique: one replica per service job.
+- ``inference_replicas.job_id`` is unique: one replica per service job;
+- deployment and replica ``status`` hold only their enums' values (CHECK constraints).
 """
 
 from __future__ import annotations
@@ -15,9 +16,20 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Double, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gigawatt.core.states import DeploymentStatus, ReplicaStatus, check_sql
 from gigawatt.store.models import Base
 from gigawatt.store.types import MicroDollars
 
@@ -47,6 +59,11 @@ class DeploymentModel(Base):
     """Replicas of a ``model_path`` model run as long-running service jobs on the fleet."""
 
     __tablename__ = "inference_deployments"
+    __table_args__ = (
+        CheckConstraint(
+            check_sql("status", DeploymentStatus), name="ck_inference_deployments_status"
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     model_id: Mapped[str] = mapped_column(ForeignKey("inference_models.id"), index=True)
@@ -71,6 +88,9 @@ class ReplicaModel(Base):
     """One replica: the service job running the worker, and the URL it registered."""
 
     __tablename__ = "inference_replicas"
+    __table_args__ = (
+        CheckConstraint(check_sql("status", ReplicaStatus), name="ck_inference_replicas_status"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     deployment_id: Mapped[str] = mapped_column(ForeignKey("inference_deployments.id"), index=True)
