@@ -1,10 +1,12 @@
 """The console in a real browser against a real server, on SQLite and PostgreSQL.
 
-One flow per database: the admin signs in, sees the fleet, creates a tenant and issues its
-key in the console; the tenant signs in, submits a job from the jobs page and watches it run
-and finish (live log tail), cancels another, sees its usage, and cannot open another
-tenant's job; the admin closes the period, opens the invoice and revokes the tenant's key,
-after which the key is refused. Every request the browser makes to a host other than this
+One flow per database: a wrong key is refused; the admin signs in, sees the fleet, creates a
+tenant and issues its key in the console; the tenant signs in with the keyboard, submits a job
+from the jobs page and watches it run and finish (live log tail), cancels another, sees its
+usage (and exports it as CSV), and cannot open another tenant's job; the admin sees a busy
+fleet (GPUs coloured by tier, a queued job), closes the period, opens the invoice (CSV export)
+and revokes the tenant's key: the API then refuses it and the tenant's open console returns to
+the sign-in form. Every request the browser makes to a host other than this
 server is blocked and recorded: the test asserts there were none (the console works offline).
 """
 
@@ -56,6 +58,15 @@ def _sign_in(page: Any, base: str, key: str) -> None:
     expect(page.get_by_test_id("whoami")).to_be_visible()
 
 
+def _sign_in_refused(page: Any, base: str, key: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("That key was not accepted.")
+
+
 def _nav(page: Any, name: str) -> None:
     page.get_by_role("navigation", name="Console sections").get_by_role("link", name=name).click()
 
@@ -71,6 +82,7 @@ def test_console_flow(served: Any, browser: Any, shots: Any) -> None:
 
     # Admin: fleet, then a tenant and its key from the console.
     ctx, page, seen = _open(browser, base)
+    _sign_in_refused(page, base, "gw_not_a_key")
     _sign_in(page, base, ADMIN)
     expect(page.get_by_test_id("whoami")).to_have_text("admin")
     expect(page.get_by_role("heading", name="Fleet", exact=True)).to_be_visible()
@@ -178,6 +190,9 @@ def test_console_flow(served: Any, browser: Any, shots: Any) -> None:
     _nav(page, "Inference")
     expect(page.get_by_role("heading", name="Inference", exact=True)).to_be_visible()
     shots(page, "inference")
+    # The tenant stays signed in elsewhere while the admin revokes its key.
+    tenant_ctx, tenant_page, seen_tenant = _open(browser, base)
+    _sign_in(tenant_page, base, key)
     _nav(page, "Tenants & keys")
     page.once("dialog", lambda d: d.accept())
     page.locator("tr", has_text="acme").get_by_role(
@@ -186,6 +201,9 @@ def test_console_flow(served: Any, browser: Any, shots: Any) -> None:
     expect(page.get_by_text(re.compile(r"Key .+ revoked"))).to_be_visible()
     refused = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {key}"})
     assert refused.status_code == 401, refused.text
+    expect(tenant_page.get_by_role("alert")).to_contain_text("Your key was refused", timeout=LONG)
+    expect(tenant_page.get_by_label("API key")).to_be_visible()
+    tenant_ctx.close()
 
     # Swagger UI from this server, and a phone-sized window.
     page.goto(f"{base}/docs")
@@ -200,5 +218,6 @@ def test_console_flow(served: Any, browser: Any, shots: Any) -> None:
     shots(small, "fleet-phone")
     phone.close()
 
-    assert seen["blocked"] == [] and seen_small["blocked"] == [], (seen, seen_small)
-    assert seen["errors"] == [] and seen_small["errors"] == [], (seen, seen_small)
+    for record in (seen, seen_small, seen_tenant):
+        assert record["blocked"] == [], record  # nothing fetched from another host
+        assert record["errors"] == [], record  # no uncaught error in any page
