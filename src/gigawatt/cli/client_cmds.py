@@ -15,10 +15,21 @@ from gigawatt.cli.render import OutputFormat, emit
 
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="table or json")]
 
-tenants_app = typer.Typer(help="Manage tenants (admin key).", no_args_is_help=True)
-keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-jobs_app = typer.Typer(help="Submit and follow training jobs.", no_args_is_help=True)
-invoices_app = typer.Typer(help="Invoices per tenant and period.", no_args_is_help=True)
+#: Shown under every client command's help: where the server and the key come from.
+ENV_HELP = (
+    "Server: GIGAWATT_URL (default http://127.0.0.1:8000). Key: GIGAWATT_API_KEY (the admin key "
+    "gigawatt serve printed, or a tenant key)."
+)
+tenants_app = typer.Typer(help="Manage tenants (admin key).", epilog=ENV_HELP, no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys.", epilog=ENV_HELP, no_args_is_help=True
+)
+jobs_app = typer.Typer(
+    help="Submit and follow training jobs.", epilog=ENV_HELP, no_args_is_help=True
+)
+invoices_app = typer.Typer(
+    help="Invoices per tenant and period.", epilog=ENV_HELP, no_args_is_help=True
+)
 
 JOB_COLUMNS = ("id", "name", "status", "tier", "gpu_type", "gpus", "submitted_at", "reason")
 INVOICE_COLUMNS = (
