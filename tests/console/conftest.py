@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
 
 from e2e_support import ADMIN_KEY, Client, Server, write_fleet
+from inference_support import FakeUpstream, ServerThread
 
 CHROMIUM = os.environ.get("GIGAWATT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -65,6 +67,13 @@ def served(
     finally:
         server.stop()
     assert "Traceback" not in server.logs(), server.logs()[-5000:]
+
+
+@pytest.fixture
+def upstream() -> Iterator[str]:
+    """The inference tests' fake OpenAI-compatible upstream, in a thread: its ``/v1`` URL."""
+    with ServerThread(FakeUpstream().app) as server:
+        yield f"{server.url}/v1"
 
 
 @pytest.fixture

@@ -71,7 +71,7 @@ def _nav(page: Any, name: str) -> None:
     page.get_by_role("navigation", name="Console sections").get_by_role("link", name=name).click()
 
 
-def test_console_flow(served: Any, browser: Any, shots: Any) -> None:
+def test_console_flow(served: Any, browser: Any, shots: Any, upstream: str) -> None:
     from playwright.sync_api import expect
 
     server, admin_api = served
@@ -187,8 +187,29 @@ def test_console_flow(served: Any, browser: Any, shots: Any) -> None:
     _nav(page, "What is it worth")
     expect(page.get_by_test_id("gw-revenue")).to_have_text(re.compile(r"^\$.+/yr$"))
     shots(page, "worth")
+    # Inference: a model on sale through the fake upstream, three requests with acme's key.
+    model = {
+        "id": "small",
+        "upstream_url": upstream,
+        "price_per_million_input_tokens": "1.50",
+        "price_per_million_output_tokens": "4.00",
+    }
+    admin_api.post("/v1/models", model, expect=201)
+    for _ in range(3):
+        r = httpx.post(
+            f"{base}/v1/completions",
+            json={"model": "small", "prompt": "a b c d", "max_tokens": 4},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
     _nav(page, "Inference")
     expect(page.get_by_role("heading", name="Inference", exact=True)).to_be_visible()
+    by_model = page.get_by_role("region", name="Spend by model")
+    requests = by_model.get_by_role("row", name=re.compile("^small")).get_by_role("cell").nth(1)
+    expect(requests).to_have_text("3")
+    models = page.get_by_role("region", name="Models")
+    expect(models.get_by_role("cell", name="small", exact=True)).to_be_visible()
     shots(page, "inference")
     # The tenant stays signed in elsewhere while the admin revokes its key.
     tenant_ctx, tenant_page, seen_tenant = _open(browser, base)
