@@ -7,12 +7,15 @@ they end, stops them gracefully, and finds them again after a control-plane rest
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gigawatt.core.fleet import NodeSpec
 from gigawatt.scheduling.model import Placement
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,24 @@ class Backend(ABC):
     @abstractmethod
     def logs(self, job_id: str, attempt: int) -> str:
         """The captured output of one attempt ('' when none)."""
+
+    def poll_many(
+        self, handles: Mapping[tuple[str, int], Handle]
+    ) -> dict[tuple[str, int], ExitStatus]:
+        """The exit status of every attempt among ``handles`` (keyed ``(job_id, attempt)``)
+        that has ended; running ones are left out. The default polls each handle (a failing
+        poll is logged and counts as running); a backend that learns of ends as they happen
+        overrides it to answer in the time of what ended (the fake backend does)."""
+        out: dict[tuple[str, int], ExitStatus] = {}
+        for key, handle in handles.items():
+            try:
+                status = self.poll(handle)
+            except Exception:
+                _log.exception("polling job %s attempt %s failed", handle.job_id, handle.attempt)
+                continue
+            if status is not None:
+                out[key] = status
+        return out
 
     def find(self, job_id: str, attempt: int, ranks: int) -> Handle | None:
         """After a restart, for an attempt recorded as launching but without a handle: fence

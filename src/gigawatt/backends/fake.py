@@ -15,7 +15,9 @@ through ``POST /v1/jobs`` without touching the backend object:
 
 from __future__ import annotations
 
+import heapq
 import threading
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -73,7 +75,9 @@ class FakeBackend(Backend):
     launch env variables above override them per attempt. ``nodes`` is what
     :meth:`discover_nodes` returns (None: the fleet file is authoritative). :attr:`calls`
     keeps at most ``max_calls`` entries (the oldest half goes when full), so a long-running
-    demo server does not grow without bound.
+    demo server does not grow without bound; likewise at most ``max_ended`` ended attempts
+    whose end was reported (by :meth:`poll` or :meth:`poll_many`) are remembered, oldest
+    forgotten first (then polled as lost, with no logs).
     """
 
     name = "fake"
@@ -87,6 +91,7 @@ class FakeBackend(Backend):
         ignores_sigterm: bool = False,
         nodes: Sequence[NodeSpec] | None = None,
         max_calls: int = 100_000,
+        max_ended: int = 10_000,
     ) -> None:
         self.clock: Clock = clock if clock is not None else WallClock()
         self.duration_s = duration_s
@@ -95,6 +100,13 @@ class FakeBackend(Backend):
         self._nodes = list(nodes) if nodes is not None else None
         self._attempts: dict[Key, FakeAttempt] = {}
         self.max_calls = max_calls
+        self.max_ended = max_ended
+        #: (due time, key) of attempts with a duration: :meth:`poll_many` ends them when due
+        self._due: list[tuple[float, Key]] = []
+        #: attempts that ended (or were lost) and whose end nobody was told yet, in order
+        self._unreported: dict[Key, None] = {}
+        #: reported ends, oldest first (forgotten beyond ``max_ended``)
+        self._retired: deque[Key] = deque()
         self._lock = threading.RLock()
         #: Every call made, in order: ``(method, job_id, attempt)``.
         self.calls: list[tuple[str, str, int]] = []
@@ -116,17 +128,49 @@ class FakeBackend(Backend):
             )
             att.log.append(f"[fake] start {spec.job_id} attempt {spec.attempt}: {spec.command}")
             self._attempts[(spec.job_id, spec.attempt)] = att
+            if att.duration_s is not None:
+                due = att.started_at + att.duration_s
+                heapq.heappush(self._due, (due, (spec.job_id, spec.attempt)))
             return Handle(spec.job_id, spec.attempt, {"backend": "fake"})
 
     def poll(self, handle: Handle) -> ExitStatus | None:
         """The status once ended (by finish, duration, terminate or kill); lost when unknown."""
         with self._lock:
             self._record("poll", handle.job_id, handle.attempt)
-            att = self._attempts.get((handle.job_id, handle.attempt))
+            key = (handle.job_id, handle.attempt)
+            att = self._attempts.get(key)
             if att is None:
+                self._unreported.pop(key, None)
                 return LOST
             self._advance(att)
+            if att.status is not None:
+                self._reported(key)
             return att.status
+
+    def poll_many(self, handles: Mapping[Key, Handle]) -> dict[Key, ExitStatus]:
+        """Like :meth:`poll` for each of ``handles``, in the time of what ended since the
+        last call (recorded as ``poll`` calls of the attempts that ended). A subclass that
+        overrides :meth:`poll` gets it called for each handle instead."""
+        if type(self).poll is not FakeBackend.poll:
+            return super().poll_many(handles)
+        with self._lock:
+            now = self.clock.now()
+            due = self._due
+            while due and due[0][0] <= now:
+                _, key = heapq.heappop(due)
+                att = self._attempts.get(key)
+                if att is not None:
+                    self._advance(att)
+            out: dict[Key, ExitStatus] = {}
+            for key in [k for k in self._unreported if k in handles]:
+                att = self._attempts.get(key)
+                out[key] = LOST if att is None or att.status is None else att.status
+                self._record("poll", key[0], key[1])
+                if att is None:
+                    del self._unreported[key]
+                else:
+                    self._reported(key)
+            return out
 
     def terminate(self, handle: Handle) -> None:
         """SIGTERM: ends the attempt with -15, unless it ignores SIGTERM. Idempotent."""
@@ -186,7 +230,8 @@ class FakeBackend(Backend):
     def lose(self, job_id: str, attempt: int) -> None:
         """Forget an attempt, as if its process vanished: adopt False, poll reports lost."""
         with self._lock:
-            self._attempts.pop((job_id, attempt), None)
+            if self._attempts.pop((job_id, attempt), None) is not None:
+                self._unreported[(job_id, attempt)] = None
 
     def set_energy(self, job_id: str, attempt: int, kwh: float | None) -> None:
         """Make :meth:`energy_kwh` report ``kwh`` for the attempt."""
@@ -215,6 +260,16 @@ class FakeBackend(Backend):
 
     # -- internals -----------------------------------------------------------------------
 
+    def _reported(self, key: Key) -> None:
+        """Someone was told that ``key`` ended: forget the oldest such beyond ``max_ended``."""
+        if self._unreported.pop(key, False) is None:
+            self._retired.append(key)
+            while len(self._retired) > self.max_ended:
+                old = self._retired.popleft()
+                gone = self._attempts.get(old)
+                if gone is not None and gone.status is not None:
+                    del self._attempts[old]
+
     def _record(self, method: str, job_id: str, attempt: int) -> None:
         if len(self.calls) >= self.max_calls:
             del self.calls[: max(1, len(self.calls) // 2)]
@@ -232,9 +287,9 @@ class FakeBackend(Backend):
         if att.status is None and due:
             self._end(att, _exited(att.exit_code))
 
-    @staticmethod
-    def _end(att: FakeAttempt, status: ExitStatus) -> None:
+    def _end(self, att: FakeAttempt, status: ExitStatus) -> None:
         att.status = status
+        self._unreported[(att.spec.job_id, att.spec.attempt)] = None
         att.log.append(f"[fake] ended: exit {status.exit_code} {status.reason}".rstrip())
 
 

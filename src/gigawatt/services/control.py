@@ -3,13 +3,19 @@
 A tick (see docs/operations.md):
 
 1. lock the ``control_lease`` row and take or renew the lease; a process without it does
-   nothing (it only serves the API). On taking the lease over, reconcile (adopt or end).
-2. for every attempt holding GPUs: SIGKILL it if its grace period is over; poll it; if it
-   ended, bill and release it (one transaction with the state change); otherwise stop it
-   when cancelled or past ``max_runtime_s``, bill closed invoice periods, heartbeat.
-3. rebuild a :class:`~gigawatt.scheduling.scheduler.Scheduler` from the database (running
-   allocations, queued jobs, reservations), run a pass, write the starts (``starting`` +
-   allocation rows, whose primary key forbids double allocation) and the preemptions.
+   nothing (it only serves the API). On taking the lease over, reconcile (adopt or end) and
+   build the loop's memory (:class:`~gigawatt.services.live_state.LiveState`: one
+   :class:`~gigawatt.scheduling.scheduler.Scheduler` with the running allocations and the
+   queue) from the database. It is kept across ticks and rebuilt only on a takeover, a fleet
+   or policy (reservations) change, or after a tick that failed.
+2. observe what changed: SIGKILL attempts whose grace period is over; ask the backend which
+   attempts ended (``Backend.poll_many``) and, for those, bill and release (one transaction
+   with the state change); stop attempts whose job was cancelled or passed ``max_runtime_s``;
+   bill attempts that crossed the end of an invoice period; heartbeat a bounded batch of
+   attempts. Rows are read only for the attempts concerned, in one query per kind of change.
+3. read the ids of the queued jobs, submit the new ones to the scheduler and drop those that
+   left the queue (cancelled); run an (incremental) pass and write the starts (``starting``
+   + allocation rows, whose primary key forbids double allocation) and the preemptions.
 4. commit (the launch intent: the attempt is ``starting``, and the backend can find it
    again by job id and attempt number); then SIGTERM what must stop, launch what starts,
    and record each launched attempt as ``running`` with its backend handle.
@@ -29,7 +35,9 @@ import logging
 import os
 import signal
 import socket
+import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -55,6 +63,7 @@ from gigawatt.services.lifecycle import (
     outcome_of,
     request_stop,
 )
+from gigawatt.services.live_state import KILL, PERIOD, RUNTIME, LiveState, submit_all
 from gigawatt.services.platform import FleetState, Platform
 from gigawatt.services.reconcile import real_end, reconcile, recover_unrecorded
 from gigawatt.services.tenants import policy_of
@@ -111,102 +120,214 @@ class _Work:
 
 
 class ControlLoop:
-    """Drives the scheduler and the backend from the database. Call :meth:`tick` repeatedly."""
+    """Drives the scheduler and the backend from the database. Call :meth:`tick` repeatedly.
 
-    def __init__(self, platform: Platform, holder: str | None = None) -> None:
+    ``incremental=False`` rebuilds the scheduler from the database every tick (the reference
+    the incremental loop is tested against; slower on large fleets).
+    """
+
+    def __init__(
+        self, platform: Platform, holder: str | None = None, *, incremental: bool = True
+    ) -> None:
         self.platform = platform
         self.holder = holder or new_holder()
         self.leader = False
+        self.incremental = incremental
         self.fleet = FleetRefresher(platform)
+        #: the leader's memory between ticks (None: rebuild from the database)
+        self.live: LiveState | None = None
 
     def tick(self) -> TickReport:
         """One pass of the loop (see the module docstring)."""
         p = self.platform
+        begun = time.perf_counter()
         report, work = TickReport(), _Work()
         self.fleet.refresh()
         now = p.clock.now()
-        with transaction(p.sessions) as s:
-            lease = lease_repo.acquire(s, self.holder, now, p.settings.lease_ttl_s, holder_is_dead)
-            if not lease.held:
-                self.leader = False
-                return report
-            if lease.taken_over or not self.leader:
-                reconcile(p, s)
-            self.leader = report.leader = True
-            self._observe(s, now, work, report)
-            if report.nodes_lost:  # place nothing more on the lost node(s)
-                self.fleet.refresh(force=True)
-            self._schedule(s, now, work, report)
-            self._crash("tick.before_commit")
+        try:
+            with transaction(p.sessions) as s:
+                lease = lease_repo.acquire(
+                    s, self.holder, now, p.settings.lease_ttl_s, holder_is_dead
+                )
+                if not lease.held:
+                    self.leader, self.live = False, None
+                    p.control_stats.not_leader()
+                    return report
+                if lease.taken_over or not self.leader:
+                    reconcile(p, s)
+                    self.live = None
+                self.leader = report.leader = True
+                policy = policy_of(p, s)
+                live = self._state(s, policy, now)
+                self._observe(s, live, now, work, report)
+                if report.nodes_lost:  # place nothing more on the lost node(s)
+                    self.fleet.refresh(force=True)
+                    live = self._state(s, policy, now)
+                self._sync_queue(s, live, now)
+                self._schedule(s, live, now, work, report)
+                self._crash("tick.before_commit")
+        except BaseException:
+            self.live = None  # the database rolled back: rebuild from it next tick
+            raise
         if work.terminate:
             self._crash("stop.before")
         for handle in work.terminate:
             self._safely("terminate", handle)
         for attempt_id, spec in work.launch:
             self._launch(attempt_id, spec)
+        queue = len(self.live.queued) if self.live is not None else 0
+        p.control_stats.record_tick(time.perf_counter() - begun, queue)
         return report
 
     def resign(self) -> None:
         """Give the lease back (clean shutdown); running jobs keep running."""
         with transaction(self.platform.sessions) as s:
             lease_repo.give_up(s, self.holder)
-        self.leader = False
+        self.leader, self.live = False, None
+        self.platform.control_stats.not_leader()
+
+    # -- the loop's memory -------------------------------------------------------------------
+    def _state(self, s: Session, policy: SchedulingPolicy, now: float) -> LiveState:
+        """The live state, rebuilt from the database when there is none, the fleet or the
+        policy changed, or the loop is not incremental."""
+        live = self.live
+        p = self.platform
+        if (
+            self.incremental
+            and live is not None
+            and live.fleet is p.state
+            and live.policy == policy
+        ):
+            return live
+        fleet = p.state
+        live = LiveState(p.scheduler(policy, fleet), fleet, policy)
+        for attempt, job in attempts_repo.active_attempts(s):
+            _restore(live.sched, fleet, attempt, job)
+            live.add(attempt, job)
+        self._submit(s, live, jobs_repo.queued_jobs(s), now)
+        self.live = live
+        return live
+
+    def _submit(self, s: Session, live: LiveState, jobs: Sequence[JobModel], now: float) -> None:
+        """Queue ``jobs`` in the scheduler; fail those that can never run (or park them while
+        nodes they need are away)."""
+        p = self.platform
+        for job, message in submit_all(live, jobs):
+            if live.fleet.discovered and _fits_known_fleet(p, live.policy, job):
+                live.parked.add(job.id)  # waits for nodes that left the fleet to return
+                continue
+            live.queued.discard(job.id)
+            reason = f"unschedulable: {message}"
+            jobs_repo.transition(s, job.id, JobStatus.FAILED, now, ended_at=now, reason=reason)
+
+    def _sync_queue(self, s: Session, live: LiveState, now: float) -> None:
+        """Bring the scheduler's queue in line with the queued jobs in the database: new ones
+        (submitted, requeued) are queued, those gone (cancelled) dropped."""
+        ordered = jobs_repo.queued_ids(s)
+        queued = set(ordered)
+        for job_id in live.queued - queued:
+            live.queued.discard(job_id)
+            live.parked.discard(job_id)
+            live.sched.cancel(job_id)
+        new = [job_id for job_id in ordered if job_id not in live.queued]
+        if new:
+            rows = {job.id: job for job in jobs_repo.jobs_by_ids(s, new)}
+            self._submit(s, live, [rows[j] for j in new if j in rows], now)
 
     # -- step 2 ----------------------------------------------------------------------------
-    def _observe(self, s: Session, now: float, work: _Work, report: TickReport) -> None:
+    def _observe(
+        self, s: Session, live: LiveState, now: float, work: _Work, report: TickReport
+    ) -> None:
         p = self.platform
-        alive: list[int] = []
-        for attempt, job in attempts_repo.active_attempts(s):
-            handle = handle_of(attempt)
-            if handle is None:  # a launch that never got recorded: fence it, adopt what ran
-                handle = recover_unrecorded(p, s, attempt, job)
-                if handle is None:
-                    continue
-            if attempt.kill_after is not None and now >= attempt.kill_after and not attempt.killed:
+        if live.unrecorded:  # launches that never got recorded: fence them, adopt what ran
+            self._recover(s, live)
+        due = live.due(now)
+        for attempt_id in due[KILL]:
+            handle = live.attempts[attempt_id].handle
+            if handle is not None:
                 self._safely("kill", handle)
-                attempts_repo.update_attempt(s, attempt.id, killed=True)
-            try:
-                status = p.backend.poll(handle)
-            except Exception:
-                log.exception("polling job %s attempt %s failed", job.id, attempt.attempt)
-                status = None
-            if status is not None:
-                energy = self._energy(handle)
-                code = status.exit_code
-                end = real_end(attempt, status, now) or now
-                finish_attempt(
-                    p, s, attempt, job, end, outcome_of(attempt, job, status), code, energy
-                )
-                report.ended.append(job.id)
-                if status.reason == NODE_LOST:
-                    report.nodes_lost.append(job.id)
+            attempts_repo.update_attempt(s, attempt_id, killed=True)
+            live.killed(attempt_id)
+        ended = p.backend.poll_many(live.handles) if live.handles else {}
+        by_id = {live.by_key[k]: status for k, status in ended.items() if k in live.by_key}
+        rows = attempts_repo.active_by_ids(s, by_id) if by_id else {}
+        for attempt_id, status in by_id.items():
+            row = rows.get(attempt_id)
+            handle = live.attempts[attempt_id].handle
+            live.drop(attempt_id)
+            if row is None or handle is None:  # not active in the database any more
                 continue
-            self._maybe_stop(s, attempt, job, now, work)
-            meter_period_boundaries(p, s, attempt, job, now)
-            alive.append(attempt.id)
-        attempts_repo.heartbeat(s, alive, now)
-        for job in jobs_repo.queued_jobs(s):
-            if job.cancel_requested:
+            attempt, job = row
+            energy = self._energy(handle)
+            end = real_end(attempt, status, now) or now
+            outcome = outcome_of(attempt, job, status)
+            finish_attempt(p, s, attempt, job, end, outcome, status.exit_code, energy)
+            report.ended.append(job.id)
+            if status.reason == NODE_LOST:
+                report.nodes_lost.append(job.id)
+        self._stops(s, live, now, due[RUNTIME], work)
+        if due[PERIOD]:
+            rows = attempts_repo.active_by_ids(s, due[PERIOD])
+            for attempt_id, (attempt, job) in rows.items():
+                meter_period_boundaries(p, s, attempt, job, now)
+                live.metered(attempt_id, attempt.metered_until)
+        attempts_repo.heartbeat(s, live.heartbeat_batch(), now)
+        for job_id in jobs_repo.cancel_requested_ids(s, (JobStatus.QUEUED,)):
+            with contextlib.suppress(Conflict):
                 jobs_repo.transition(
-                    s, job.id, JobStatus.CANCELLED, now, ended_at=now, reason="cancelled"
+                    s, job_id, JobStatus.CANCELLED, now, ended_at=now, reason="cancelled"
                 )
 
-    def _maybe_stop(
-        self, s: Session, attempt: AttemptModel, job: JobModel, now: float, work: _Work
-    ) -> None:
-        reason: str | None = None
-        if job.cancel_requested and attempt.stop_reason != CANCEL:
-            reason = CANCEL
-        elif (
-            attempt.stop_reason is None
-            and job.max_runtime_s is not None
-            and now >= attempt.started_at + job.max_runtime_s
-        ):
-            reason = MAX_RUNTIME
-        if reason is not None and request_stop(self.platform, s, attempt, reason, now):
-            handle = handle_of(attempt)
+    def _recover(self, s: Session, live: LiveState) -> None:
+        p = self.platform
+        rows = attempts_repo.active_by_ids(s, live.unrecorded)
+        for attempt_id in list(live.unrecorded):
+            row = rows.get(attempt_id)
+            if row is None:
+                live.drop(attempt_id)
+                continue
+            attempt, job = row
+            if attempt.handle is not None:  # recorded by now
+                live.set_handle(attempt_id, Handle(job.id, attempt.attempt, dict(attempt.handle)))
+                continue
+            handle = recover_unrecorded(p, s, attempt, job)
             if handle is not None:
-                work.terminate.append(handle)
+                live.set_handle(attempt_id, handle)
+            elif not attempts_repo.active_by_ids(s, [attempt_id]):
+                live.drop(attempt_id)  # nothing had started: ended unbilled, job requeued
+
+    def _stops(
+        self, s: Session, live: LiveState, now: float, over_time: list[int], work: _Work
+    ) -> None:
+        """SIGTERM attempts whose job was cancelled, or that ran past ``max_runtime_s``."""
+        stop: dict[int, str] = {}
+        active = (JobStatus.STARTING, JobStatus.RUNNING, JobStatus.PREEMPTED)
+        for job_id in jobs_repo.cancel_requested_ids(s, active):
+            attempt_id = live.by_job.get(job_id)
+            if attempt_id is not None and live.attempts[attempt_id].stop_reason != CANCEL:
+                stop[attempt_id] = CANCEL
+        for attempt_id in over_time:
+            if attempt_id in live.attempts and attempt_id not in stop:
+                stop[attempt_id] = MAX_RUNTIME
+        if not stop:
+            return
+        rows = attempts_repo.active_by_ids(s, stop)
+        for attempt_id, reason in stop.items():
+            row = rows.get(attempt_id)
+            if row is None:
+                continue
+            attempt, job = row
+            if reason == MAX_RUNTIME and (
+                attempt.stop_reason is not None
+                or job.max_runtime_s is None
+                or now < attempt.started_at + job.max_runtime_s
+            ):
+                continue
+            if request_stop(self.platform, s, attempt, reason, now):
+                handle = handle_of(attempt)
+                if handle is not None:
+                    work.terminate.append(handle)
+            live.stopping(attempt_id, attempt.stop_reason, attempt.kill_after)
 
     def _energy(self, handle: Handle) -> float | None:
         try:
@@ -216,59 +337,58 @@ class ControlLoop:
             return None
 
     # -- step 3 ----------------------------------------------------------------------------
-    def _schedule(self, s: Session, now: float, work: _Work, report: TickReport) -> None:
+    def _schedule(
+        self, s: Session, live: LiveState, now: float, work: _Work, report: TickReport
+    ) -> None:
         p = self.platform
-        fleet = p.state
-        policy = policy_of(p, s)
-        sched = p.scheduler(policy, fleet)
-        running = attempts_repo.active_attempts(s)
-        active = {job.id: attempt for attempt, job in running}
-        for attempt, job in running:
-            _restore(sched, fleet, attempt, job)
-        queued = {job.id: job for job in jobs_repo.queued_jobs(s)}
-        kinds: dict[str, str] | None = None
-        for job in list(queued.values()):
-            try:
-                sched.submit(job_request(job))
-            except Unschedulable as exc:
-                if fleet.discovered and _fits_known_fleet(p, policy, job):
-                    del queued[job.id]  # waits for nodes that left the fleet to return
-                    continue
-                reason = f"unschedulable: {exc.message}"
-                jobs_repo.transition(s, job.id, JobStatus.FAILED, now, ended_at=now, reason=reason)
+        sched = live.sched
         decision = sched.schedule(now)
-        for pre in decision.preemptions:
-            victim = active.get(pre.job_id)
-            if victim is None:
-                continue
-            if request_stop(p, s, victim, PREEMPT, now, preempting_for=pre.for_job_id):
-                handle = handle_of(victim)
-                if handle is not None:
-                    work.terminate.append(handle)
-            reason = (
-                f"preempted for job {pre.for_job_id}; stopping (grace {p.settings.grace_s:g} s)"
-            )
-            with contextlib.suppress(Conflict):  # already preempted, or being cancelled
-                jobs_repo.transition(s, pre.job_id, JobStatus.PREEMPTED, now, reason=reason)
-            report.preempted.append(pre.job_id)
+        if decision.preemptions:
+            victims = [live.by_job.get(pre.job_id) for pre in decision.preemptions]
+            rows = attempts_repo.active_by_ids(s, [v for v in victims if v is not None])
+            for pre, attempt_id in zip(decision.preemptions, victims, strict=True):
+                row = None if attempt_id is None else rows.get(attempt_id)
+                if attempt_id is None or row is None:
+                    continue
+                victim = row[0]
+                if request_stop(p, s, victim, PREEMPT, now, preempting_for=pre.for_job_id):
+                    handle = handle_of(victim)
+                    if handle is not None:
+                        work.terminate.append(handle)
+                live.stopping(attempt_id, victim.stop_reason, victim.kill_after)
+                reason = (
+                    f"preempted for job {pre.for_job_id}; stopping (grace {p.settings.grace_s:g} s)"
+                )
+                with contextlib.suppress(Conflict):  # already preempted, or being cancelled
+                    jobs_repo.transition(s, pre.job_id, JobStatus.PREEMPTED, now, reason=reason)
+                report.preempted.append(pre.job_id)
+        if not decision.starts:
+            return
+        fleet = live.fleet
+        jobs = {
+            j.id: j for j in jobs_repo.jobs_by_ids(s, [st.job.job_id for st in decision.starts])
+        }
+        kinds = {str(i): str(k) for i, k in s.execute(select(TenantModel.id, TenantModel.kind))}
         for start in decision.starts:
-            job = queued[start.job.job_id]
+            job_id = start.job.job_id
+            live.queued.discard(job_id)
+            job = jobs.get(job_id)
             try:
-                jobs_repo.transition(s, job.id, JobStatus.STARTING, now, reason="")
+                if job is None:
+                    raise Conflict(f"job {job_id} is gone")
+                jobs_repo.transition(s, job_id, JobStatus.STARTING, now, reason="")
             except Conflict:
-                continue  # cancelled meanwhile
-            if kinds is None:
-                kinds = {
-                    str(i): str(k) for i, k in s.execute(select(TenantModel.id, TenantModel.kind))
-                }
-            indices = sched.gpu_indices(job.id)
+                sched.release(job_id)  # cancelled meanwhile: give its GPUs back
+                continue
+            indices = sched.gpu_indices(job_id)
             sites = {node: fleet.nodes[node].site for node, _ in start.placement}
             attempt = attempts_repo.create_attempt(s, job, start.placement, indices, sites, now)
-            jobs_repo.set_fields(s, job.id, attempts=attempt.attempt)
+            jobs_repo.set_fields(s, job_id, attempts=attempt.attempt)
             if job.started_at is None:
-                jobs_repo.set_fields(s, job.id, started_at=now)
+                jobs_repo.set_fields(s, job_id, started_at=now)
+            live.add(attempt, job)
             spec = LaunchSpec(
-                job_id=job.id,
+                job_id=job_id,
                 attempt=attempt.attempt,
                 command=tuple(job.command),
                 env=dict(job.env),
@@ -280,7 +400,7 @@ class ControlLoop:
                 isolate=kinds.get(job.tenant_id) != "internal",
             )
             work.launch.append((attempt.id, spec))
-            report.started.append(job.id)
+            report.started.append(job_id)
 
     # -- step 4 ----------------------------------------------------------------------------
     def _launch(self, attempt_id: int, spec: LaunchSpec) -> None:
@@ -307,6 +427,10 @@ class ControlLoop:
                     and attempt.status == AttemptStatus.STARTING
                 ):
                     finish_attempt(p, s, attempt, job, p.clock.now(), outcome)
+                    if self.live is not None:
+                        self.live.drop(attempt_id)  # a requeued job is queued again next tick
+                else:
+                    self.live = None  # changed behind our back: rebuild from the database
             return
         self._crash("launch.after_start")
         adopted = False
@@ -330,6 +454,10 @@ class ControlLoop:
                     and row.status == AttemptStatus.RUNNING
                     and row.handle is not None
                 )
+        if recorded and self.live is not None:
+            self.live.set_handle(attempt_id, handle)
+        elif not recorded:
+            self.live = None  # another loop took over: rebuild from the database if we lead again
         if not recorded and adopted:
             log.warning("job %s attempt %s was adopted by another loop", spec.job_id, spec.attempt)
         elif not recorded:

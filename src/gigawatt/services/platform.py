@@ -17,6 +17,7 @@ from gigawatt.core.clock import Clock, WallClock
 from gigawatt.core.fleet import FleetSpec, NodeSpec, default_fleet
 from gigawatt.scheduling.model import SchedulingPolicy
 from gigawatt.scheduling.scheduler import Scheduler
+from gigawatt.services.control_stats import ControlStats
 from gigawatt.services.settings import Settings
 from gigawatt.store.db import make_engine, session_factory
 from gigawatt.store.migrate import upgrade
@@ -98,6 +99,8 @@ class Platform:
     settings: Settings
     #: Set to make the control loop tick now (after a submit or a cancel).
     wake: threading.Event = field(default_factory=threading.Event)
+    #: What this process's control loop measured (tick durations, queue), for /metrics.
+    control_stats: ControlStats = field(default_factory=ControlStats)
     state: FleetState = field(init=False)
     _checkers: dict[SchedulingPolicy, Scheduler] = field(default_factory=dict)
     _checkers_version: int = 0

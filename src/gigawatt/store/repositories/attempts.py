@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -68,6 +68,28 @@ def active_attempts(session: Session) -> Sequence[tuple[AttemptModel, JobModel]]
     return [(a, j) for a, j in session.execute(query).all()]
 
 
+#: Ids per ``IN (…)`` list of the batched reads (well under SQLite's variable limit).
+CHUNK = 1_000
+
+
+def active_by_ids(
+    session: Session, attempt_ids: Iterable[int]
+) -> dict[int, tuple[AttemptModel, JobModel]]:
+    """The attempts among ``attempt_ids`` that still hold GPUs, with their jobs, by id (one
+    query per :data:`CHUNK` ids: the control loop reads only what changed)."""
+    ids = sorted(set(attempt_ids))
+    out: dict[int, tuple[AttemptModel, JobModel]] = {}
+    for k in range(0, len(ids), CHUNK):
+        query = (
+            select(AttemptModel, JobModel)
+            .join(JobModel, JobModel.id == AttemptModel.job_id)
+            .where(AttemptModel.id.in_(ids[k : k + CHUNK]), AttemptModel.status.in_(ACTIVE))
+        )
+        for attempt, job in session.execute(query).all():
+            out[attempt.id] = (attempt, job)
+    return out
+
+
 def attempts_of(session: Session, job_id: str) -> Sequence[AttemptModel]:
     """Every attempt of a job, first first."""
     query = select(AttemptModel).where(AttemptModel.job_id == job_id).order_by(AttemptModel.attempt)
@@ -92,11 +114,12 @@ def update_attempt(
 
 
 def heartbeat(session: Session, attempt_ids: Sequence[int], now: float) -> None:
-    """Record that these attempts were seen alive at ``now``."""
-    if attempt_ids:
+    """Record that these attempts were seen alive at ``now`` (one UPDATE per :data:`CHUNK`)."""
+    ids = list(attempt_ids)
+    for k in range(0, len(ids), CHUNK):
         session.execute(
             update(AttemptModel)
-            .where(AttemptModel.id.in_(list(attempt_ids)), AttemptModel.status.in_(ACTIVE))
+            .where(AttemptModel.id.in_(ids[k : k + CHUNK]), AttemptModel.status.in_(ACTIVE))
             .values(last_heartbeat_at=now)
             .execution_options(synchronize_session=False)
         )

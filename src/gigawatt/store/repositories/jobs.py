@@ -98,6 +98,30 @@ def queued_jobs(session: Session) -> Sequence[JobModel]:
     return session.scalars(query).all()
 
 
+def queued_ids(session: Session) -> list[str]:
+    """Ids of every queued job in submission order, ties as :func:`queued_jobs` breaks them
+    (the control loop diffs them against what it knows)."""
+    query = select(JobModel.id).where(JobModel.status == Q.value).order_by(JobModel.submitted_at)
+    return list(session.scalars(query))
+
+
+def jobs_by_ids(session: Session, job_ids: Collection[str]) -> list[JobModel]:
+    """The jobs among ``job_ids`` (one query per 1,000 ids)."""
+    ids = sorted(job_ids)
+    out: list[JobModel] = []
+    for k in range(0, len(ids), 1_000):
+        out.extend(session.scalars(select(JobModel).where(JobModel.id.in_(ids[k : k + 1_000]))))
+    return out
+
+
+def cancel_requested_ids(session: Session, statuses: Collection[JobStatus]) -> list[str]:
+    """Ids of the jobs in ``statuses`` whose cancellation was asked for."""
+    query = select(JobModel.id).where(
+        JobModel.status.in_([s.value for s in statuses]), JobModel.cancel_requested.is_(True)
+    )
+    return list(session.scalars(query))
+
+
 def count_by_status(session: Session) -> dict[str, int]:
     """``{status: number of jobs}``."""
     rows = session.execute(select(JobModel.status, func.count()).group_by(JobModel.status))
