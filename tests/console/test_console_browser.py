@@ -229,6 +229,7 @@ def test_console_flow(served: Any, browser: Any, shots: Any, upstream: str) -> N
     # Swagger UI from this server, and a phone-sized window.
     page.goto(f"{base}/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Gigawatt", timeout=LONG)
+    expect(page.get_by_role("button", name="Authorize")).to_be_visible()
     shots(page, "docs")
     ctx.close()
     phone, small, seen_small = _open(browser, base, 390, 844)

@@ -120,7 +120,11 @@ def test_docs_work_offline(api: Api) -> None:
         assert r.status_code == 200 and len(r.content) > 100, url
     page = api.client.get("/docs").text
     assert "cdn." not in page and "unpkg" not in page
-    assert api.client.get("/openapi.json").json()["info"]["title"] == "Gigawatt"
+    spec = api.client.get("/openapi.json").json()
+    assert spec["info"]["title"] == "Gigawatt"
+    # Swagger UI's Authorize button sends the key as a bearer header.
+    assert spec["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    assert spec["security"] == [{"apiKey": []}]
     assert api.client.get("/redoc").status_code == 404  # the CDN-only page is gone
 
 

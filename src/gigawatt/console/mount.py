@@ -83,3 +83,24 @@ def install_console(app: FastAPI) -> None:
         return HTMLResponse(page, headers=_HEADERS)
 
     app.mount(ASSETS, _Assets(directory=STATIC_DIR), name="console-assets")
+    _declare_bearer_auth(app)
+
+
+def _declare_bearer_auth(app: FastAPI) -> None:
+    """Say in the OpenAPI document that requests carry ``Authorization: Bearer <key>``, so
+    Swagger UI's *Authorize* button sends the key with *Try it out*."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        if "apiKey" not in schemes:
+            schemes["apiKey"] = {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key: the admin key gigawatt serve printed, or a tenant key",
+            }
+            schema.setdefault("security", [{"apiKey": []}])
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

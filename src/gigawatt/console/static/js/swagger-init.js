@@ -5,7 +5,7 @@ window.ui = window.SwaggerUIBundle({
   dom_id: "#swagger-ui",
   validatorUrl: null,
   deepLinking: true,
-  persistAuthorization: false,
+  persistAuthorization: false, // the key is not kept after the tab closes
   layout: "BaseLayout",
   presets: [window.SwaggerUIBundle.presets.apis],
 });
