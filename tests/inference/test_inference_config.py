@@ -53,3 +53,31 @@ def test_serve_refuses_a_bad_inference_setting_in_one_line(tmp_path: Path) -> No
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().count("\n") == 0 and "retries" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_openapi_documents_inference_requests_responses_and_streaming(tmp_path: Path) -> None:
+    from gigawatt.api import create_app
+    from gigawatt.backends.fake import FakeBackend
+    from gigawatt.services.platform import open_platform
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'g.db'}", run_control_loop=False)
+    platform = open_platform(settings, FakeBackend())
+    app = create_app(
+        platform, run_control_loop=False, inference=InferenceSettings(background=False)
+    )
+    spec = app.openapi()
+    chat = spec["paths"]["/v1/chat/completions"]["post"]
+    body = chat["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/ChatCompletionRequest"}
+    ok = chat["responses"]["200"]["content"]
+    assert ok["application/json"]["schema"] == {"$ref": "#/components/schemas/ChatCompletion"}
+    assert "[DONE]" in ok["text/event-stream"]["description"]
+    assert chat["responses"]["402"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorResponse"
+    }
+    schemas = spec["components"]["schemas"]
+    for name in ("CompletionRequest", "Completion", "ModelList", "ModelSpec", "LimitView"):
+        assert name in schemas
+    assert "upstreams" in schemas["ModelSpec"]["properties"]
+    assert spec["paths"]["/v1/models"]["post"]["responses"]["201"]
+    platform.engine.dispose()

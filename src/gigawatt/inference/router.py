@@ -1,9 +1,14 @@
 """HTTP routes of the inference API, as a FastAPI ``APIRouter`` the control plane includes.
 
 Every error here is answered in the OpenAI format (``{"error": {"message", "type", "param",
-"code"}}``, a superset of the control plane's ``{"error": {"code", "message"}}``). Bodies are
-parsed by hand rather than by FastAPI so that no malformed input ever yields FastAPI's own
-422 shape or a 500.
+"code"}}``, a superset of the control plane's ``{"error": {"code", "message"}}``).
+
+Each route is a :class:`GatewayRoute`: OpenAPI describes it from a signature with the
+pydantic request model (:mod:`~gigawatt.inference.wire`, the other routes' specs) and
+response model (:mod:`~gigawatt.inference.schemas`, streaming as ``text/event-stream``),
+while requests are served by a handler that parses the body itself — so the raw JSON is
+forwarded upstream as sent, no malformed input yields FastAPI's 422 shape or a 500, and the
+hot path pays for one validation only.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ from gigawatt.inference.errors import BadRequest, body_of, error_body, validatio
 from gigawatt.inference.gateway import Gateway
 from gigawatt.inference.loops import background
 from gigawatt.inference.registry import ModelSpec, register
+from gigawatt.inference.route_docs import DOCS, STREAMING, Endpoint, GatewayRoute
+from gigawatt.inference.schemas import (
+    ERRORS,
+    STREAM,
+)
 from gigawatt.inference.settings import InferenceDeps
 from gigawatt.inference.token_accounting import Caller
 from gigawatt.store.db import transaction
@@ -84,7 +94,7 @@ def build_router(deps: InferenceDeps) -> tuple[APIRouter, Gateway]:
                     await task
             await gateway.aclose()
 
-    router = APIRouter(lifespan=lifespan, tags=["inference"])
+    router = APIRouter(lifespan=lifespan, tags=["inference"], route_class=GatewayRoute)
 
     async def caller_of(request: Request) -> Caller:
         header = request.headers.get("authorization")
@@ -98,7 +108,19 @@ def build_router(deps: InferenceDeps) -> tuple[APIRouter, Gateway]:
 
     def route(path: str, method: str) -> Callable[[Handler], Handler]:
         def add(handler: Handler) -> Handler:
-            router.add_api_route(path, _openai_errors(handler), methods=[method])
+            doc, status = DOCS[(method, path)]
+            responses: dict[int | str, dict[str, Any]] = dict(ERRORS)
+            if path in STREAMING:
+                responses[200] = {"content": STREAM}
+            router.add_api_route(
+                path,
+                Endpoint(_openai_errors(handler), doc),
+                methods=[method],
+                status_code=status,
+                responses=responses,
+                name=handler.__name__,
+                description=handler.__doc__ or "",
+            )
             return handler
 
         return add
