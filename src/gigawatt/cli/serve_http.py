@@ -70,7 +70,6 @@ def bind(host: str, port: int, backlog: int = DEFAULT_BACKLOG) -> socket.socket:
         else:
             message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
         raise PortInUse(message) from None
-    sock.set_inheritable(True)
     return sock
 
 
