@@ -246,6 +246,13 @@ class Scheduler(SchedulerViews):
                 valid.add((end, job_id))
         heap[:] = sorted(valid)
 
+    def invalidate(self) -> None:
+        """Make the next pass walk the whole queue, as after a release. The live control loop
+        calls it when time has moved on since the last pass: the backfill shadows and the
+        failed sizes that pass remembered are then recomputed, so the pass decides as one over
+        a scheduler rebuilt from the same allocations and queue."""
+        self._dirty = True
+
     def heap_sizes(self) -> dict[str, int]:
         """Entries in the lazily cleaned heaps (``ends``, ``runtimes``) and the queue order:
         bounded by the running and queued jobs, whatever the history (tests, metrics)."""

@@ -342,6 +342,8 @@ class ControlLoop:
     ) -> None:
         p = self.platform
         sched = live.sched
+        if live.queued:
+            sched.invalidate()  # time moved on: recompute backfill shadows (as a rebuild would)
         decision = sched.schedule(now)
         if decision.preemptions:
             victims = [live.by_job.get(pre.job_id) for pre in decision.preemptions]

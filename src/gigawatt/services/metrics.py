@@ -1,4 +1,5 @@
-"""Prometheus metrics, read from the database at scrape time (so every replica agrees).
+"""Prometheus metrics, read from the database at scrape time (so every replica agrees), plus
+what this process's control loop measured (tick durations, the scheduler's queue).
 
 Registered on a per-app :class:`~prometheus_client.CollectorRegistry` (no global registry).
 """
@@ -8,7 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from gigawatt.core.tiers import JobStatus, Tier
@@ -77,6 +83,25 @@ class ControlPlaneCollector(Collector):
             cap.add_metric([spec.name], spec.it_power_mw * 1000.0)
         yield watts
         yield cap
+        yield from _loop_metrics(p, sum(queued.values()))
+
+
+def _loop_metrics(platform: Platform, queued_in_db: int) -> Iterator[Metric]:
+    """``gigawatt_control_tick_seconds`` (ticks this process ran as leader) and
+    ``gigawatt_scheduler_queue_jobs`` (the leader's scheduler queue; other replicas report
+    the queued jobs in the database)."""
+    snap = platform.control_stats.snapshot()
+    ticks = HistogramMetricFamily(
+        "gigawatt_control_tick_seconds", "Duration of control-loop ticks run as leader"
+    )
+    buckets = [("+Inf" if b == float("inf") else repr(b), n) for b, n in snap.buckets]
+    ticks.add_metric([], buckets, sum_value=snap.sum_s)
+    yield ticks
+    yield GaugeMetricFamily(
+        "gigawatt_scheduler_queue_jobs",
+        "Jobs waiting in the scheduler's queue",
+        value=queued_in_db if snap.queue_jobs is None else snap.queue_jobs,
+    )
 
 
 def registry_for(platform: Platform) -> CollectorRegistry:
