@@ -6,6 +6,10 @@ the client. Each request is sent straight to the upstream and through the gatewa
 difference of the latency percentiles is what the gateway adds (authentication, validation,
 limits, proxying, metering). ``python -m benchmarks.bench_gateway upstream PORT`` runs only the
 upstream.
+
+The gateway takes its settings from the environment as ``gigawatt serve`` does
+(``GIGAWATT_INFERENCE_DB_IN_THREAD=false`` …); ``BENCH_BUDGET_USD`` gives the benchmark's
+tenant a budget, so every request also reserves and settles its maximum cost.
 """
 
 from __future__ import annotations
@@ -155,6 +159,10 @@ def _setup(gateway: str, upstream: str) -> dict[str, str]:
         "price_per_million_output_tokens": "2",
     }
     admin.post("/v1/models", json=model).raise_for_status()
+    budget = os.environ.get("BENCH_BUDGET_USD")  # measure with budget reservations on
+    if budget:
+        limit = {"scope": "tenant", "id": tenant.json()["id"], "budget_usd": budget}
+        admin.put("/v1/limits", json=limit).raise_for_status()
     return {"Authorization": f"Bearer {key}", "content-type": "application/json"}
 
 
