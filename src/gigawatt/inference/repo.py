@@ -12,13 +12,12 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, tuple_
+from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from gigawatt.billing.ledger import Transaction
-from gigawatt.billing.periods import period_of
 from gigawatt.inference.limits import Limits, Subject, Usage
 from gigawatt.metering.records import TokenUsage
 from gigawatt.store.inference_models import (
@@ -26,7 +25,7 @@ from gigawatt.store.inference_models import (
     InferenceLimitModel,
     TokenUsageModel,
 )
-from gigawatt.store.models import LedgerEntryModel, LedgerTransactionModel
+from gigawatt.store.repositories import usage as usage_repo
 from gigawatt.store.types import MicroDollars
 
 _C = InferenceCounterModel
@@ -130,14 +129,11 @@ def _statements(dialect: str) -> dict[str, Any]:
         <= bindparam("budget", type_=MicroDollars()),
     )
     usage = ins(TokenUsageModel).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    ledger = ins(LedgerTransactionModel).on_conflict_do_nothing(index_elements=["idempotency_key"])
     return {
         "admit": admit.returning(_C.requests),
         "reserve": reserve.returning(_C.spend_usd),
         "add": add,
         "usage": usage.returning(TokenUsageModel.id),
-        "ledger": ledger.returning(LedgerTransactionModel.id),
-        "entries": insert(LedgerEntryModel),
     }
 
 
@@ -236,29 +232,9 @@ def add_to_counters(db: Db, deltas: dict[CounterKey, tuple[int, Decimal]]) -> No
 
 
 def post_ledger(db: Db, tx: Transaction) -> bool:
-    """Write a balanced ledger transaction once (by ``txid``), as the control plane's
-    ``usage.post`` does, in two statements; True when written."""
-    conn = _conn(db)
-    params = {
-        "idempotency_key": tx.txid,
-        "description": tx.memo,
-        "at": tx.at,
-        "period": period_of(tx.at),
-    }
-    found = conn.execute(_stmt(conn, "ledger"), params).first()
-    if found is None:
-        return False
-    entries = [
-        {
-            "transaction_id": found[0],
-            "account": e.account,
-            "debit_usd": e.debit,
-            "credit_usd": e.credit,
-        }
-        for e in tx.entries
-    ]
-    conn.execute(_stmt(conn, "entries"), entries)
-    return True
+    """Write the request's ledger transaction once, with the control plane's one ledger
+    writer (:func:`gigawatt.store.repositories.usage.post`); True when written."""
+    return usage_repo.post(_conn(db), tx)
 
 
 def prune_minute_counters(session: Session, before_minute: int) -> int:

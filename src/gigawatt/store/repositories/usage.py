@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from functools import cache
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from gigawatt.billing.credits import Credit
@@ -192,28 +196,48 @@ def to_credit(row: CreditModel) -> Credit:
     )
 
 
-def post(session: Session, tx: Transaction) -> bool:
-    """Write a balanced ledger transaction once (by ``txid``); True when written."""
-    exists = session.scalar(
-        select(LedgerTransactionModel.id).where(LedgerTransactionModel.idempotency_key == tx.txid)
+@cache
+def _ledger_statements(dialect: str) -> tuple[Any, Any]:
+    """The ledger writer's two statements, built once per dialect."""
+    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    head = (
+        ins(LedgerTransactionModel)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(LedgerTransactionModel.id)
     )
-    if exists is not None:
+    return head, insert(LedgerEntryModel)
+
+
+def post(db: Session | Connection, tx: Transaction) -> bool:
+    """Write a balanced ledger transaction once (by ``txid``); True when written.
+
+    The one ledger writer, for GPU time and tokens alike, with one idempotency method: an
+    insert that does nothing when the ``txid`` exists — the database's unique key decides, so
+    concurrent writers never both write — then the entries, in the caller's transaction.
+    """
+    if isinstance(db, Session):
+        db.flush()
+    conn = db if isinstance(db, Connection) else db.connection()
+    head, entries = _ledger_statements(conn.dialect.name)
+    params = {
+        "idempotency_key": tx.txid,
+        "description": tx.memo,
+        "at": tx.at,
+        "period": period_of(tx.at),
+    }
+    found = conn.execute(head, params).first()
+    if found is None:
         return False
-    row = LedgerTransactionModel(
-        idempotency_key=tx.txid, description=tx.memo, at=tx.at, period=period_of(tx.at)
-    )
-    session.add(row)
-    session.flush()
-    for entry in tx.entries:
-        session.add(
-            LedgerEntryModel(
-                transaction_id=row.id,
-                account=entry.account,
-                debit_usd=entry.debit,
-                credit_usd=entry.credit,
-            )
-        )
-    session.flush()
+    rows = [
+        {
+            "transaction_id": found[0],
+            "account": e.account,
+            "debit_usd": e.debit,
+            "credit_usd": e.credit,
+        }
+        for e in tx.entries
+    ]
+    conn.execute(entries, rows)
     return True
 
 
