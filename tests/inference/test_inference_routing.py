@@ -172,3 +172,22 @@ def test_bad_routes_are_4xx(gateway: Gateway, fields: dict[str, object]) -> None
     r = gateway.admin.post("/v1/models", json=body)
     assert r.status_code in (400, 422), r.text
     assert r.json()["error"]["message"]
+
+
+def test_metrics_show_requests_tokens_durations_and_upstream_failures(
+    gateway: Gateway, alice: Tenant, second: tuple[FakeUpstream, str]
+) -> None:
+    other, other_url = second
+    upstreams = [{"url": f"{gateway.upstream_url}/v1"}, {"url": f"{other_url}/v1"}]
+    gateway.register("multi", upstream_url=None, upstreams=upstreams)
+    other.failing = True
+    assert all(ask(gateway, alice).status_code == 200 for _ in range(4))
+    text = httpx.get(f"{gateway.url}/metrics").text
+    assert 'gigawatt_inference_requests_total{model="multi",status="completed"} 4.0' in text
+    # "a b c d" is 4 prompt tokens, max_tokens 3 completion tokens, per request
+    assert 'gigawatt_inference_tokens_total{kind="prompt",model="multi"} 16.0' in text
+    assert 'gigawatt_inference_tokens_total{kind="completion",model="multi"} 12.0' in text
+    assert 'gigawatt_inference_request_seconds_count{model="multi"} 4.0' in text
+    failing = f'upstream="{other_url}/v1#multi"'
+    assert f"gigawatt_inference_upstream_failures_total{{{failing}}} " in text
+    assert f"gigawatt_inference_upstream_served_total{{{failing}}} 0.0" in text

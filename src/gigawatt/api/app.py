@@ -78,6 +78,7 @@ def create_app(
     app.include_router(worth_router.router)
     install_console(app)
     if inference is not None:
+        from gigawatt.inference.metrics import InferenceCollector
         from gigawatt.inference.router import build_router
         from gigawatt.inference.settings import InferenceDeps
 
@@ -90,6 +91,7 @@ def create_app(
         )
         router, gateway = build_router(deps)
         app.state.inference_gateway = gateway
+        app.state.metrics_registry.register(InferenceCollector(gateway))
         app.include_router(router)
     limits: dict[str, int] = {}
     if inference is not None:  # prompts may be larger than job submissions

@@ -28,6 +28,7 @@ from gigawatt.inference.balancer import Balancer
 from gigawatt.inference.errors import BadRequest, PassThrough, UpstreamError
 from gigawatt.inference.forwarding import forward
 from gigawatt.inference.limits import NO_RESERVATION, Limits, Reservation, Subject, max_cost
+from gigawatt.inference.metrics import GatewayStats
 from gigawatt.inference.registry import ModelCatalog, ModelEntry
 from gigawatt.inference.relay import MeteredStream, StreamRelay
 from gigawatt.inference.routing import RoutingPolicy, UpstreamRouter
@@ -65,6 +66,8 @@ class AdmittedRequest:
     #: The model that served the request (``entry`` or a fallback) and the upstream's label.
     served: ModelEntry | None = None
     upstream_name: str | None = None
+    #: When it was admitted (the gateway's clock), for the duration histogram.
+    started: float = 0.0
 
     @property
     def billed_entry(self) -> ModelEntry:
@@ -90,6 +93,7 @@ class Gateway:
             st.retry_backoff_max_s,
         )
         self.router = UpstreamRouter(deps.clock, self.router_policy)
+        self.stats = GatewayStats()
         self._http: httpx.AsyncClient | None = None
         self._upstream: UpstreamClient | None = None
         self._callers: dict[str, tuple[float, Caller]] = {}
@@ -186,9 +190,11 @@ class Gateway:
                 reservation = token_accounting.admit(conn, limits, now, bound)
         prefix = "chatcmpl" if kind == "chat" else "cmpl"
         request_id = f"{prefix}-{secrets.token_hex(12)}"
-        return AdmittedRequest(
+        admitted = AdmittedRequest(
             request_id, kind, caller, entry, request, payload, set(), reservation
         )
+        admitted.started = self.deps.clock.now()
+        return admitted
 
     def _cost_bound(
         self, entry: ModelEntry, request: InferenceRequest, payload: dict[str, Any]
@@ -287,6 +293,7 @@ class Gateway:
 
         with anyio.CancelScope(shield=True):
             await self.db(write)
+        self.stats.observe(prep.billed_entry.id, self.deps.clock.now() - prep.started)
 
     async def fail(self, prep: AdmittedRequest, exc: GigawattError) -> None:
         """Meter an upstream failure (nothing billed, the reason kept)."""
