@@ -132,6 +132,14 @@ def test_console_flow(served: Any, browser: Any, shots: Any, upstream: str) -> N
     # The tenant sees its own jobs only, and no page opens another tenant's job.
     _nav(page, "Jobs")
     expect(page.get_by_role("link", name=re.compile(r"^hello"))).to_be_visible()
+    filters = page.get_by_role("search", name="Filter jobs")
+    filters.get_by_label("Tier").select_option("spot")  # no spot job
+    expect(page.get_by_role("link", name=re.compile(r"^hello"))).to_have_count(0)
+    filters.get_by_label("Tier").select_option("")
+    filters.get_by_label("Status").select_option("succeeded")
+    expect(page.get_by_role("link", name=re.compile(r"^hello"))).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile(r"^long"))).to_have_count(0)
+    filters.get_by_label("Status").select_option("")
     shots(page, "jobs")
     assert secret["id"] not in page.inner_text("main")
     page.goto(f"{base}/#/jobs/{secret['id']}")

@@ -79,6 +79,6 @@ export default {
         h("div", { class: "panel" }, table("GPUs allocated now, by tier", [["Tier", (r) => r[0]], ["GPUs", (r) => String(r[1]), { num: true }]],
           Object.entries(fleet.allocated_by_tier), "No GPU is allocated.")));
     }
-    return { title: "Fleet", refresh, interval_ms: 2000 };
+    return { title: "Fleet", refresh, interval_ms: 3000 };
   },
 };

@@ -52,6 +52,7 @@ export default {
   mount(root, ctx) {
     const status = h("select", { id: "filter-status" }, STATES.map((s) => h("option", { value: s }, s || "any")));
     const text = h("input", { id: "filter-text", type: "search", placeholder: "name or id" });
+    const tierFilter = h("select", { id: "filter-tier" }, ["", ...TIERS].map((t) => h("option", { value: t }, t || "any")));
     const tenant = h("input", { id: "filter-tenant", placeholder: "tenant id" });
     const listBox = h("div", { class: "panel" });
     const formErr = h("div", { "aria-live": "assertive" });
@@ -59,7 +60,8 @@ export default {
     let rows = [];
     const draw = () => {
       const q = text.value.trim().toLowerCase();
-      const shown = rows.filter((j) => !q || j.name.toLowerCase().includes(q) || j.id.toLowerCase().includes(q));
+      const shown = rows.filter((j) => (!q || j.name.toLowerCase().includes(q) || j.id.toLowerCase().includes(q))
+        && (!tierFilter.value || j.tier === tierFilter.value));
       put(listBox, table(`${shown.length} job(s)`, [
         ["Job", (j) => h("a", { href: `#/jobs/${j.id}` }, j.name, " ", h("span", { class: "muted mono" }, j.id))],
         ["Status", (j) => badge(j.status)],
@@ -72,9 +74,11 @@ export default {
     };
     for (const el of [status, tenant]) el.addEventListener("change", () => refresh());
     text.addEventListener("input", draw);
+    tierFilter.addEventListener("change", draw);
     const filters = h("form", { class: "inline", role: "search", "aria-label": "Filter jobs" },
       h("label", { for: "filter-status" }, "Status", status),
       h("label", { for: "filter-text" }, "Search", text),
+      h("label", { for: "filter-tier" }, "Tier", tierFilter),
       ctx.me.admin ? h("label", { for: "filter-tenant" }, "Tenant", tenant) : null);
     filters.addEventListener("submit", (ev) => { ev.preventDefault(); refresh(); });
     put(root, h("h1", {}, "Jobs"), formBox, filters, listBox);
