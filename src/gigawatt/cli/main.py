@@ -7,6 +7,7 @@ import typer
 from gigawatt.cli import client_cmds
 from gigawatt.cli.serve import serve_command
 from gigawatt.cli.simulate import simulate_command
+from gigawatt.cli.spend_cmd import spend_command
 from gigawatt.cli.value import value_command
 
 app = typer.Typer(
@@ -27,3 +28,4 @@ client_cmds.register(app)
 app.command("value")(value_command)
 app.command("serve")(serve_command)
 app.command("simulate")(simulate_command)
+app.command("spend")(spend_command)

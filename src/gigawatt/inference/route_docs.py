@@ -8,6 +8,7 @@ itself (see :mod:`gigawatt.inference.router`).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -29,6 +30,7 @@ from gigawatt.inference.schemas import (
     ModelOut,
     Ok,
 )
+from gigawatt.inference.spend import SpendReport
 from gigawatt.inference.wire import ChatCompletionRequest, CompletionRequest
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -106,6 +108,15 @@ def _register_replica(deployment_id: str, body: deployments.ReplicaAnnouncement)
     raise NotImplementedError
 
 
+def _spend(
+    group_by: str = "tenant,model,day",
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    tenant_id: str | None = None,
+) -> SpendReport:
+    raise NotImplementedError
+
+
 DOCS: dict[tuple[str, str], tuple[Callable[..., Any], int]] = {
     ("POST", "/v1/chat/completions"): (_chat, 200),
     ("POST", "/v1/completions"): (_text, 200),
@@ -113,6 +124,7 @@ DOCS: dict[tuple[str, str], tuple[Callable[..., Any], int]] = {
     ("GET", "/v1/models/{model_id:path}"): (_model, 200),
     ("POST", "/v1/models"): (_register, 201),
     ("PUT", "/v1/limits"): (_put_limits, 200),
+    ("GET", "/v1/inference/spend"): (_spend, 200),
     ("GET", "/v1/limits"): (_limits, 200),
     ("POST", "/v1/deployments"): (_create_deployment, 201),
     ("GET", "/v1/deployments"): (_deployments, 200),

@@ -37,6 +37,7 @@ from gigawatt.inference.schemas import (
     STREAM,
 )
 from gigawatt.inference.settings import InferenceDeps
+from gigawatt.inference.spend import SpendQuery, spend_report
 from gigawatt.inference.token_accounting import Caller
 from gigawatt.store.db import transaction
 
@@ -186,6 +187,24 @@ def build_router(deps: InferenceDeps) -> tuple[APIRouter, Gateway]:
         """Limits and current usage (admin: all; a tenant: its own and its keys')."""
         caller = await caller_of(request)
         return JSONResponse({"data": await gateway.db(lambda: limits_api.list_view(deps, caller))})
+
+    @route("/v1/inference/spend", "GET")
+    async def spend(request: Request) -> Response:
+        """Inference spend summed by tenant, key, model and/or UTC day (``group_by``), over
+        ``since`` (inclusive) to ``until`` (exclusive) dates (admin: all tenants or
+        ``tenant_id``'s; a tenant: its own)."""
+        caller = await caller_of(request)
+        try:
+            query = SpendQuery.model_validate(dict(request.query_params))
+        except ValidationError as exc:
+            message, param = validation_message(exc)
+            raise BadRequest(message, param) from None
+
+        def read() -> dict[str, Any]:
+            with transaction(deps.sessions) as s:
+                return spend_report(s, caller, query).model_dump(mode="json")
+
+        return JSONResponse(await gateway.db(read))
 
     @route("/v1/deployments", "POST")
     async def create_deployment(request: Request) -> Response:
