@@ -76,10 +76,16 @@ class Engine:
         *,
         stream: Stream | None = None,
         instant_end: InstantEnd | None = None,
+        before: float | None = None,
     ) -> float:
-        """Run events in (time, priority, seq) order; stop when none is left or the next one
-        is after ``until``. Returns the virtual time reached. Handlers must return events
-        rather than call :meth:`push` while the engine runs."""
+        """Run events in (time, priority, seq) order; stop when none is left, the next one is
+        after ``until``, or (``before``) at or after ``before``. Returns the virtual time
+        reached: ``until`` when given and no ``before`` stopped the run. Handlers must return
+        events rather than call :meth:`push` while the engine runs.
+
+        ``before`` lets a caller feed arrivals in consecutive streams (chunks): run each
+        stream with ``before`` = the next stream's first time, so that events of that instant
+        wait for its arrivals and the order is the same as with one long stream."""
         heap = self._heap
         pop = heapq.heappop
         push = heapq.heappush
@@ -88,6 +94,7 @@ class Engine:
         count = self.events_run
         now = clock.now()
         limit = _INF if until is None else until
+        stop_at = _INF if before is None else before
         every = progress_every if progress is not None else 0
         times: Sequence[float] = stream.times if stream is not None else ()
         s_prio = stream.priority if stream is not None else 0
@@ -105,7 +112,7 @@ class Engine:
                     take_stream, t = True, next_s
                 else:
                     break
-                if t > limit:
+                if t > limit or t >= stop_at:
                     break
                 if take_stream:
                     kind, payload = s_kind, k
@@ -137,7 +144,7 @@ class Engine:
         finally:
             self._seq = seq
             self.events_run = count
-        if until is not None and until > now:
+        if until is not None and until > now and not (before is not None and before <= until):
             clock.set(until)
             now = until
         return now

@@ -14,7 +14,8 @@ describes a 2,000-GPU cluster and a gigawatt fleet alike. Same spec, fleet and s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -225,6 +226,45 @@ def generate(
         settings=spec.settings,
         meta={"generated": True, "seed": the_seed, "offered_load": offered * factor},
     )
+
+
+def chunk_seed(seed: int, chunk: int) -> int:
+    """The seed of chunk ``chunk`` of :func:`generate_chunks` (chunk 0: ``seed`` itself)."""
+    if chunk == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0])
+
+
+def generate_chunks(
+    spec: WorkloadSpec,
+    fleet: FleetSpec,
+    catalogue: Catalogue,
+    *,
+    seed: int | None = None,
+    days: float | None = None,
+    load: float | None = None,
+    chunk_days: float = 1.0,
+    first_chunk: int = 0,
+) -> Iterator[Workload]:
+    """The jobs of ``spec`` over ``days`` in consecutive chunks of ``chunk_days`` (the last one
+    shorter), each generated on its own (seed :func:`chunk_seed`) and shifted to its place: the
+    streaming twin never holds more than two chunks. Chunk 0 is ``generate(spec, ...,
+    days=min(days, chunk_days))`` itself; a later chunk with no jobs is skipped. Inference
+    replicas do not carry over a chunk boundary (each chunk starts its own staircase)."""
+    the_seed = spec.seed if seed is None else seed
+    total = spec.days if days is None else days
+    count = max(1, math.ceil(total / chunk_days - 1e-9))
+    for c in range(first_chunk, count):
+        length = min(chunk_days, total - c * chunk_days)
+        try:
+            w = generate(
+                spec, fleet, catalogue, seed=chunk_seed(the_seed, c), days=length, load=load
+            )
+        except InvalidInput:
+            if c == 0:
+                raise
+            continue
+        yield replace(w, submit_s=w.submit_s + c * chunk_days * 86400.0) if c else w
 
 
 def _inference_jobs(

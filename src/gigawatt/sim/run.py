@@ -6,8 +6,10 @@ engine and twin do none).
 
 from __future__ import annotations
 
+import gc
+import itertools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +21,10 @@ from gigawatt.core.tiers import Tier
 from gigawatt.scheduling.model import Ordering, SchedulingPolicy
 from gigawatt.scheduling.scheduler import Scheduler
 from gigawatt.sim.fleets import choose_fleet, fleet_gpu_type, fleet_summary
-from gigawatt.sim.generator import generate
+from gigawatt.sim.generator import generate, generate_chunks
 from gigawatt.sim.metrics import SimResult, summarise
+from gigawatt.sim.stream import StreamTwin
+from gigawatt.sim.stream_metrics import summarise_stream
 from gigawatt.sim.traces import (
     InferenceModel,
     TraceFormat,
@@ -36,6 +40,8 @@ from gigawatt.sim.workload import Workload, merge
 from gigawatt.sim.workload_file import load_workload
 
 _DAY = 86400.0
+#: Generated workloads expected to hold more jobs than this run streaming (bounded memory).
+STREAM_FROM = 250_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,9 @@ class SimOptions:
     warmup: Warmup = "auto"
     #: At most this many GPUs run external tiers (the scheduler's cap); None = no cap.
     external_cap_gpus: int | None = None
+    #: Streaming run (bounded memory, :mod:`gigawatt.sim.stream`) for a generated workload:
+    #: None = when it is expected to hold more than ``STREAM_FROM`` jobs.
+    stream: bool | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -93,6 +102,8 @@ class Prepared:
     horizon_s: float | None
     #: The fleet came from a fleet file: its sites' IT MW describe its power.
     power_from_sites: bool = False
+    #: Streaming runs: the workload's chunks (``workload`` is then the first one).
+    chunks: Callable[[], Iterator[Workload]] | None = None
 
 
 def _trace_workload(options: SimOptions, fleet: FleetSpec, catalogue: Catalogue) -> Workload:
@@ -143,10 +154,28 @@ def prepare(options: SimOptions, catalogue: Catalogue) -> Prepared:
         assert spec is not None
         if options.time_scale is not None:
             raise InvalidInput("--time-scale applies to traces; use --load for a workload")
-        w = generate(
-            spec, fleet, catalogue, seed=options.seed, days=options.days, load=options.load
+        days = options.days or spec.days
+        horizon = days * _DAY
+        chunk = dict(seed=options.seed, days=days, load=options.load)
+        first = next(generate_chunks(spec, fleet, catalogue, **chunk))  # type: ignore[arg-type]
+        expected = len(first) * max(1.0, days)
+        stream = options.stream if options.stream is not None else expected > STREAM_FROM
+        if stream:
+
+            def chunks() -> Iterator[Workload]:
+                rest = generate_chunks(spec, fleet, catalogue, first_chunk=1, **chunk)  # type: ignore[arg-type]
+                return itertools.chain([first], rest)
+
+            return Prepared(
+                fleet, first, horizon, power_from_sites=options.fleet is not None, chunks=chunks
+            )
+        w = (
+            first
+            if days <= 1
+            else generate(
+                spec, fleet, catalogue, seed=options.seed, days=options.days, load=options.load
+            )
         )
-        horizon = (options.days or spec.days) * _DAY
     if len(w) == 0:
         raise InvalidInput("the workload has no jobs")
     if isinstance(options.warmup, float) and horizon is not None and options.warmup >= horizon:
@@ -170,6 +199,9 @@ def simulate(
     figures cover the window after ``warmup`` (:mod:`gigawatt.sim.window`)."""
     started = time.perf_counter()
     scheduler = Scheduler.for_fleet(prepared.fleet, catalogue, policy)
+    if prepared.chunks is not None:
+        return _simulate_stream(prepared, catalogue, policy, scheduler, seed, progress, extra,
+                                warmup, started)  # fmt: skip
     twin = Twin(prepared.workload, prepared.fleet, catalogue, scheduler, seed=seed)
     end = twin.run(prepared.horizon_s, progress=progress, release_at_end=False)
     wall = time.perf_counter() - started
@@ -186,6 +218,69 @@ def simulate(
     info.update(extra or {})
     prices = PriceBook.from_catalogue(catalogue)
     return summarise(twin, end, prices, wall_s=wall, extra=info, warmup=warmup)
+
+
+def _info(
+    prepared: Prepared,
+    catalogue: Catalogue,
+    policy: SchedulingPolicy,
+    seed: int,
+    warmup: Warmup,
+    extra: Mapping[str, object] | None,
+) -> dict[str, object]:
+    info: dict[str, object] = {
+        "policy": policy.ordering.value,
+        "seed": seed,
+        "workload": prepared.workload.name,
+        "warmup": warmup,
+        "external_cap_gpus": policy.external_cap_gpus,
+        "fleet": fleet_summary(
+            prepared.fleet, catalogue, power_from_sites=prepared.power_from_sites
+        ),
+    }
+    info.update(extra or {})
+    return info
+
+
+def _simulate_stream(
+    prepared: Prepared,
+    catalogue: Catalogue,
+    policy: SchedulingPolicy,
+    scheduler: Scheduler,
+    seed: int,
+    progress: Callable[[float], None] | None,
+    extra: Mapping[str, object] | None,
+    warmup: Warmup,
+    started: float,
+) -> SimResult:
+    """A streaming run: bounded memory, the same events and decisions (:mod:`.stream`)."""
+    assert prepared.chunks is not None
+    t0 = float(prepared.workload.submit_s[0])
+    fixed = t0 + warmup if isinstance(warmup, float) and warmup > 0 else None
+    twin = StreamTwin(
+        prepared.chunks(),
+        prepared.fleet,
+        catalogue,
+        scheduler,
+        horizon_s=prepared.horizon_s,
+        seed=seed,
+        fixed_cut_s=fixed,
+    )
+    # The run allocates millions of short-lived objects and frees them in order; the cyclic
+    # collector finds nothing in them. Objects alive now (fleet, scheduler) are frozen out of
+    # its scans and it runs less often (restored after the run).
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(200_000, 50, 1000)
+    try:
+        end = twin.run(progress=progress)
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+    wall = time.perf_counter() - started
+    info = _info(prepared, catalogue, policy, seed, warmup, extra)
+    prices = PriceBook.from_catalogue(catalogue)
+    return summarise_stream(twin, end, prices, wall_s=wall, extra=info, warmup=warmup)
 
 
 def run(

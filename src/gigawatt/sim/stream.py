@@ -1,0 +1,468 @@
+"""The streaming twin: the same world as :class:`~gigawatt.sim.twin.Twin`, in bounded memory.
+
+:class:`~gigawatt.sim.twin.Twin` keeps a dozen values per job ever simulated (about 1 KB with
+the workload columns and the allocation log): fine for a trace, not for a simulated year of
+a gigawatt fleet (hundreds of millions of jobs). :class:`StreamTwin` plays exactly the same
+events in the same order and makes the same calls on the scheduler (so the same decisions),
+but:
+
+- the workload comes in consecutive chunks (:func:`gigawatt.sim.generator.generate_chunks`,
+  one simulated day each), so at most two chunks' columns are in memory;
+- per-job state lives only while a job is queued or running (a dict of small records), and is
+  dropped when the job ends;
+- what the summary needs is aggregated as the run goes on a :class:`~gigawatt.sim.grid.Grid`
+  (allocation integrals per tier, GPU type and site; per-job figures by submission time) and in
+  log-bin histograms (:mod:`gigawatt.sim.sketch`) for percentiles.
+
+Memory is then the scheduler's state (the fleet and the live jobs) plus fixed-size
+accumulators, whatever the number of jobs. :mod:`gigawatt.sim.stream_metrics` turns it into the
+same JSON keys as the exact summary.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterable, Iterator
+
+from gigawatt.core.catalogue import Catalogue
+from gigawatt.core.errors import Unschedulable
+from gigawatt.core.fleet import FleetSpec
+from gigawatt.scheduling.model import JobRequest
+from gigawatt.sim.engine import Engine, NewEvent, Stream
+from gigawatt.sim.grid import Grid
+from gigawatt.sim.twin import (
+    _EPOCH,
+    _P_ARRIVE,
+    _P_STOP,
+    ARRIVE,
+    CANCELLED,
+    FAIL,
+    FAILED,
+    FINISH,
+    QUEUED,
+    REJECTED,
+    RUNNING,
+    SUCCEEDED,
+    SchedulerLike,
+)
+from gigawatt.sim.workload import TIERS, Restart, Workload
+
+_NAN = math.nan
+#: Per-bucket sums (rows): queueing and JCT per tier (count, sum), internal wheel figures.
+SUMS = {
+    "queue_n": 4,
+    "queue_s": 4,
+    "jct_n": 4,
+    "jct_s": 4,
+    "wheel_n": 1,
+    "wheel_s": 1,
+    "wheel_never": 1,
+    "demand_gs": 1,
+}
+#: Per coarse bucket histograms (rows): queueing and JCT per tier, internal wheel waits.
+HISTS = {"queue": 4, "jct": 4, "wheel": 1}
+_INTERNAL = 0
+
+
+class _Job:
+    """One live job (queued or running)."""
+
+    __slots__ = (
+        "attempt",
+        "dur",
+        "epoch",
+        "failures",
+        "first",
+        "gpus",
+        "gtype",
+        "i",
+        "kept",
+        "prio",
+        "qsince",
+        "run_start",
+        "sb",
+        "series",
+        "status",
+        "submit",
+        "tenant",
+        "tier",
+    )
+
+    def __init__(
+        self, i: int, submit: float, dur: float, gpus: int, tier: int, tenant: int, gtype: int
+    ) -> None:
+        self.i = i
+        self.submit = submit
+        self.dur = dur
+        self.gpus = gpus
+        self.tier = tier
+        self.tenant = tenant
+        self.gtype = gtype
+        self.prio = 0
+        self.status = QUEUED
+        self.attempt = 0
+        self.first = _NAN
+        self.run_start = 0.0
+        self.kept = 0.0
+        self.qsince = 0.0
+        self.failures = 0
+        self.series = 0
+        #: bucket of the submission (-1: submitted before a fixed cut, not measured), and the
+        #: grid's doublings when it was computed
+        self.sb = -1
+        self.epoch = 0
+
+
+class StreamTwin:
+    """One bounded-memory run over the chunks of a workload (see the module docstring).
+
+    ``fixed_cut_s`` (absolute time) makes GPU time clipped at that cut exact (``--warmup
+    SECONDS``); ``auto`` and ``none`` read the grid. ``buckets`` is the grid's size.
+    """
+
+    def __init__(
+        self,
+        chunks: Iterable[Workload],
+        fleet: FleetSpec,
+        catalogue: Catalogue,
+        scheduler: SchedulerLike,
+        *,
+        horizon_s: float | None = None,
+        seed: int = 0,
+        fixed_cut_s: float | None = None,
+        buckets: int = 1024,
+    ) -> None:
+        self._chunks: Iterator[Workload] = iter(chunks)
+        first = next(self._chunks, None)
+        if first is None or len(first) == 0:
+            raise ValueError("the workload has no jobs")
+        self._next: Workload | None = first
+        self.workload = first  # the first chunk: name, tenants, GPU types, settings
+        self.fleet = fleet
+        self.sched = scheduler
+        self.engine = Engine()
+        self.rng = random.Random(seed)
+        s = first.settings
+        self.checkpoint_s = s.checkpoint_interval_s if s.restart is Restart.CHECKPOINT else 0.0
+        self.fail_rate = 1.0 / (s.mtbf_gpu_hours * 3600.0) if s.mtbf_gpu_hours else 0.0
+        self.max_retries = s.max_retries
+        self.tenant_names = first.tenants
+        self.type_names = first.gpu_types
+        self.kw_per_gpu = [catalogue.get(g).it_kw_per_gpu for g in first.gpu_types]
+        self.sites = [site.name for site in fleet.sites]
+        site_index = {name: k for k, name in enumerate(self.sites)}
+        self.node_site = (
+            {node.node_id: site_index[node.site] for node in fleet.nodes()}
+            if len(fleet.sites) > 1
+            else {}
+        )
+        self.t0 = float(first.submit_s[0])
+        self.horizon_end = None if horizon_s is None else self.t0 + horizon_s
+        span = horizon_s if horizon_s is not None else max(first.span_s, 1.0)
+        n_types, n_sites = len(self.type_names), len(self.sites)
+        self.n_types, self.n_sites = n_types, n_sites
+        sums = dict(SUMS, iwait_gs=n_types)
+        self.grid = Grid(self.t0, span / buckets * (1 + 1e-12), 4 * n_types * n_sites, sums, HISTS,
+                         size=buckets)  # fmt: skip
+        self.fixed_cut = fixed_cut_s
+        n_series = 4 * n_types * n_sites
+        self.gpu_s = [0.0] * n_series  # whole run, per series
+        self.gpu_s_after_cut = [0.0] * n_series
+        self.site_kw = [0.0] * n_sites
+        self.peak_kw = [0.0] * n_sites
+        self.peak_gpus = 0
+        self.live: dict[int, _Job] = {}
+        #: (due, GPUs, submitted) of failed internal jobs that were due after they failed
+        self.late: list[tuple[float, int, float]] = []
+        self.n = 0
+        self.jobs_by_tier = [0] * 4
+        self.completed_by_tier = [0] * 4
+        self.preempted_by_tier = [0] * 4
+        self.lost_by_tier = [0.0] * 4
+        self.counts = {SUCCEEDED: 0, FAILED: 0, CANCELLED: 0, REJECTED: 0}
+        self.failures = 0
+        self.queued = 0
+        self.allocated = 0
+        self.preemptions = 0
+        self.passes = 0
+        self.pass_pending = False
+        self._base = 0
+        self._cols: tuple[list[float], list[float], list[int], list[int], list[int], list[int],
+                          list[int]] = ([], [], [], [], [], [], [])  # fmt: skip
+
+    # -- running ---------------------------------------------------------------------------
+    def run(
+        self, progress: Callable[[float], None] | None = None, progress_every: int = 65536
+    ) -> float:
+        """Run every chunk to the end (or the horizon); jobs left are cancelled then.
+        ``progress(virtual time)`` is called every ``progress_every`` events."""
+        handlers = (self._arrive, self._finish, self._fail)
+        end = self.t0
+        while self._next is not None:
+            chunk = self._next
+            self._load(chunk)
+            self._next = next(self._chunks, None)
+            before = None
+            if self._next is not None and len(self._next):
+                before = float(self._next.submit_s[0])
+                if before <= float(chunk.submit_s[-1]):
+                    raise ValueError("workload chunks must follow each other in time")
+            end = self.engine.run(
+                handlers,
+                until=self.horizon_end,
+                progress=progress,
+                progress_every=progress_every,
+                stream=Stream(self._cols[0], _P_ARRIVE, ARRIVE),
+                instant_end=self._pass,
+                before=before,
+            )
+            self._base += len(chunk)
+        self._cancel_rest(end)
+        return end
+
+    def _load(self, w: Workload) -> None:
+        if w.tenants != self.tenant_names or w.gpu_types != self.type_names:
+            raise ValueError("workload chunks must share tenants and GPU types")
+        self._cols = (
+            w.submit_s.tolist(),
+            w.duration_s.tolist(),
+            w.gpus.tolist(),
+            w.tier.tolist(),
+            w.tenant.tolist(),
+            w.gpu_type.tolist(),
+            w.priority.tolist(),
+        )
+
+    def _arrive(self, t: float, k: int) -> None:
+        submit, dur, gpus, tier, tenant, gtype, prio = self._cols
+        g, tr = gpus[k], tier[k]
+        job = _Job(self._base + k, submit[k], dur[k], g, tr, tenant[k], gtype[k])
+        job.prio = prio[k]
+        self.n += 1
+        self.jobs_by_tier[tr] += 1
+        cut = self.fixed_cut
+        if cut is None or job.submit >= cut:
+            job.sb = self.grid.index(job.submit)
+            job.epoch = self.grid.doublings
+        if self._enqueue(t, job) and tr == _INTERNAL and job.sb >= 0:
+            end = self.horizon_end
+            run = job.dur if end is None else min(job.dur, max(end - job.submit, 0.0))
+            self.grid.sums["demand_gs"][job.sb] += run * g
+
+    def _bucket(self, job: _Job) -> int:
+        """The job's submission bucket now (-1: not measured)."""
+        d = self.grid.doublings
+        if job.epoch != d and job.sb >= 0:
+            job.sb >>= d - job.epoch
+            job.epoch = d
+        return job.sb
+
+    def _enqueue(self, t: float, job: _Job) -> bool:
+        req = JobRequest(
+            str(job.i),
+            self.tenant_names[job.tenant],
+            TIERS[job.tier],
+            self.type_names[job.gtype],
+            job.gpus,
+            job.submit,
+            job.prio,
+            job.dur - job.kept,
+        )
+        try:
+            self.sched.submit(req)
+        except Unschedulable:
+            self.live.pop(job.i, None)
+            self.counts[REJECTED] += 1
+            return False
+        job.status = QUEUED
+        job.qsince = t
+        self.live[job.i] = job
+        self.queued += 1
+        self.pass_pending = True
+        return True
+
+    def _pass(self, t: float) -> Iterable[NewEvent] | None:
+        """End of an instant: the scheduling pass (as the exact twin), and the level seen."""
+        out: list[NewEvent] = []
+        if self.pass_pending:
+            sched = self.sched
+            live = self.live
+            while True:
+                self.passes += 1
+                decision = sched.schedule(t)
+                for start in decision.starts:
+                    self._start(t, live[int(start.job.job_id)], start.placement[0][0], out)
+                if not decision.preemptions:
+                    break
+                for p in decision.preemptions:
+                    self._preempt(t, live[int(p.job_id)])
+            self.pass_pending = False
+        grid = self.grid
+        b = int((t - grid.t0) * grid.inv)
+        if b >= grid.size:
+            b = grid.index(t)
+        if self.allocated > grid.level_max[b]:
+            grid.level_max[b] = self.allocated
+        return out
+
+    def _start(self, t: float, job: _Job, node_id: str, out: list[NewEvent]) -> None:
+        job.status = RUNNING
+        self.queued -= 1
+        a = job.attempt + 1
+        job.attempt = a
+        g = job.gpus
+        grid = self.grid
+        sb = self._bucket(job)
+        if job.first != job.first and sb >= 0:  # first start: queueing delay of the job
+            delay = t - job.submit
+            tr = job.tier
+            size = grid.size
+            grid.sums["queue_n"][tr * size + sb] += 1
+            grid.sums["queue_s"][tr * size + sb] += delay
+            grid.hists["queue"][tr][sb // grid.coarse].add(delay)
+            if tr == _INTERNAL:
+                self._wheel(sb, delay, never=False)
+        if job.first != job.first:
+            job.first = t
+        if job.tier == _INTERNAL and sb >= 0:
+            grid.sums["iwait_gs"][job.gtype * grid.size + sb] += (t - job.qsince) * g
+        job.run_start = t
+        site = self.node_site[node_id] if self.node_site else 0
+        s = (job.tier * self.n_types + job.gtype) * self.n_sites + site
+        job.series = s
+        grid.change(s, t, g)
+        self.allocated += g
+        if self.allocated > self.peak_gpus:
+            self.peak_gpus = self.allocated
+        kw = self.site_kw[site] + g * self.kw_per_gpu[job.gtype]
+        self.site_kw[site] = kw
+        if kw > self.peak_kw[site]:
+            self.peak_kw[site] = kw
+        remaining = job.dur - job.kept
+        payload = (job.i << 16) | (a & _EPOCH)
+        if self.fail_rate:
+            to_fail = self.rng.expovariate(self.fail_rate * g)
+            if to_fail < remaining:
+                out.append((t + to_fail, _P_STOP, FAIL, payload))
+                return
+        out.append((t + remaining, _P_STOP, FINISH, payload))
+
+    def _wheel(self, sb: int, wait: float, *, never: bool) -> None:
+        grid = self.grid
+        grid.sums["wheel_n"][sb] += 1
+        grid.sums["wheel_s"][sb] += wait
+        if never:
+            grid.sums["wheel_never"][sb] += 1
+        grid.hists["wheel"][0][sb // grid.coarse].add(wait)
+
+    def _stop(self, t: float, job: _Job) -> float:
+        ran = t - job.run_start
+        g = job.gpus
+        s = job.series
+        self.gpu_s[s] += g * ran
+        cut = self.fixed_cut
+        if cut is not None and t > cut:
+            self.gpu_s_after_cut[s] += g * (t - max(job.run_start, cut))
+        self.grid.change(s, t, -g)
+        self.allocated -= g
+        site = s % self.n_sites
+        self.site_kw[site] -= g * self.kw_per_gpu[job.gtype]
+        self.sched.release(str(job.i))
+        return ran
+
+    def _job(self, payload: int) -> _Job | None:
+        job = self.live.get(payload >> 16)
+        if job is None or job.status != RUNNING or (job.attempt & _EPOCH) != (payload & _EPOCH):
+            return None
+        return job
+
+    def _end(self, t: float, job: _Job, status: int) -> None:
+        del self.live[job.i]
+        self.counts[status] += 1
+
+    def _finish(self, t: float, payload: int) -> Iterable[NewEvent]:
+        job = self._job(payload)
+        if job is None:
+            return ()
+        self._stop(t, job)
+        self._end(t, job, SUCCEEDED)
+        tr = job.tier
+        self.completed_by_tier[tr] += 1
+        grid = self.grid
+        sb = self._bucket(job)
+        if sb < 0:
+            if self.queued:
+                self.pass_pending = True
+            return ()
+        grid.sums["jct_n"][tr * grid.size + sb] += 1
+        grid.sums["jct_s"][tr * grid.size + sb] += t - job.submit
+        grid.hists["jct"][tr][sb // grid.coarse].add(t - job.submit)
+        if self.queued:
+            self.pass_pending = True
+        return ()
+
+    def _interrupt(self, t: float, job: _Job) -> None:
+        ran = self._stop(t, job)
+        done = job.kept + ran
+        cp = self.checkpoint_s
+        kept = max(math.floor(done / cp) * cp, job.kept) if cp else 0.0
+        self.lost_by_tier[job.tier] += (done - kept) * job.gpus
+        job.kept = kept
+
+    def _fail(self, t: float, payload: int) -> Iterable[NewEvent]:
+        job = self._job(payload)
+        if job is None:
+            return ()
+        self._interrupt(t, job)
+        job.failures += 1
+        self.failures += 1
+        if job.failures > self.max_retries:
+            self._end(t, job, FAILED)
+            due = job.submit + job.dur
+            sb = self._bucket(job)
+            if job.tier == _INTERNAL and self.horizon_end is None and due > t and sb >= 0:
+                self.late.append((due, job.gpus, job.submit))
+                if len(self.late) > 1024 and len(self.late) & (len(self.late) - 1) == 0:
+                    self.late = [x for x in self.late if x[0] > t]
+        else:
+            self._enqueue(t, job)
+        if self.queued:
+            self.pass_pending = True
+        return ()
+
+    def _preempt(self, t: float, job: _Job) -> None:
+        self._interrupt(t, job)
+        self.preempted_by_tier[job.tier] += 1
+        self.preemptions += 1
+        self._enqueue(t, job)
+
+    def _cancel_rest(self, t: float) -> None:
+        """At the end: running jobs stop, queued ones leave the queue (censored waits)."""
+        grid = self.grid
+        for job in sorted(self.live.values(), key=lambda j: j.i):
+            if job.status == RUNNING:
+                ran = t - job.run_start
+                g = job.gpus
+                self.gpu_s[job.series] += g * ran
+                cut = self.fixed_cut
+                if cut is not None and t > cut:
+                    self.gpu_s_after_cut[job.series] += g * (t - max(job.run_start, cut))
+                grid.change(job.series, t, -g)
+                self.allocated -= g
+            else:
+                self.queued -= 1
+                sb = self._bucket(job)
+                if job.tier == _INTERNAL and sb >= 0:
+                    grid.sums["iwait_gs"][job.gtype * grid.size + sb] += (t - job.qsince) * (
+                        job.gpus
+                    )
+                    if job.first != job.first:
+                        self._wheel(sb, t - job.submit, never=True)
+            self.counts[CANCELLED] += 1
+        self.live.clear()
+
+    def late_demand_gs(self, end_s: float, cut_s: float) -> float:
+        """GPU-seconds to take off the internal demand (jobs submitted from ``cut_s``) for
+        failed jobs that were due after the end of the run (their run time is cut there)."""
+        return sum(g * (due - end_s) for due, g, s in self.late if due > end_s and s >= cut_s)
