@@ -201,6 +201,10 @@ class RayBackend(Backend):
             self._copy_logs(info, self._ranks(info))
         return read_logs(adir, self.max_log_bytes)
 
+    def isolation(self) -> str:
+        """``none``: ranks on Ray nodes are not sandboxed yet (``/healthz`` warns)."""
+        return "none"
+
     def discover_nodes(self) -> list[NodeSpec] | None:
         """The cluster's alive GPU nodes (see :mod:`.discovery`)."""
         return fleet_nodes(cluster_nodes())
