@@ -106,6 +106,3 @@ def shots(request: pytest.FixtureRequest) -> Callable[[Any, str], None]:
             page.screenshot(path=str(out / f"{name}.png"), full_page=False)
 
     return shot
-
-
-ADMIN = ADMIN_KEY

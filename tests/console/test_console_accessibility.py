@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from conftest import ADMIN
+from e2e_support import ADMIN_KEY as ADMIN
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -20,8 +20,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-
-from conftest import ADMIN
+from e2e_support import ADMIN_KEY as ADMIN
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
