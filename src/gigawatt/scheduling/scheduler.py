@@ -87,6 +87,8 @@ class Scheduler(SchedulerViews):
         self._runtimes: dict[str, list[tuple[float, str]]] = {}
         #: per GPU type: heap of (expected end, job id) of running jobs (lazy deletion)
         self._ends: dict[str, list[tuple[float, str]]] = {}
+        #: (GPU type, GPUs, tier) that passed :meth:`check` (the fleet and policy are fixed)
+        self._fits: set[tuple[str, int, Tier]] = set()
 
     @classmethod
     def for_fleet(
@@ -102,6 +104,13 @@ class Scheduler(SchedulerViews):
     # -- submission ------------------------------------------------------------------------
     def check(self, job: JobRequest) -> None:
         """Raise :class:`Unschedulable` when ``job`` could never run on this fleet."""
+        key = (job.gpu_type, job.gpus, job.tier)
+        if key in self._fits:  # the answer depends only on these, the fleet and the policy
+            return
+        self._check(job)
+        self._fits.add(key)
+
+    def _check(self, job: JobRequest) -> None:
         if job.gpus < 1:
             raise Unschedulable(f"a job needs at least 1 GPU, got {job.gpus}")
         pools = self.cap.pools_by_type.get(job.gpu_type)

@@ -14,6 +14,8 @@ What it holds per bucket:
 - sums (exact) and, per ``coarse`` buckets, :class:`~gigawatt.sim.sketch.LogHistogram`s of
   per-job figures keyed by the job's *submission* time, so that the measured window can select
   the jobs submitted after the cut.
+
+Every list is changed in place (never replaced), so a caller may keep references to them.
 """
 
 from __future__ import annotations
@@ -107,14 +109,14 @@ class Grid:
             net[o : o + size] = new_net
             tail[o : o + size] = new_tail
         lm = self.level_max
-        self.level_max = [max(lm[2 * j], lm[2 * j + 1]) for j in range(half)] + [0.0] * half
-        for name, flat in self.sums.items():
+        lm[:] = [max(lm[2 * j], lm[2 * j + 1]) for j in range(half)] + [0.0] * half
+        for flat in self.sums.values():
             out = [0.0] * len(flat)
             for r in range(len(flat) // size):
                 o = r * size
                 for j in range(half):
                     out[o + j] = flat[o + 2 * j] + flat[o + 2 * j + 1]
-            self.sums[name] = out
+            flat[:] = out  # in place: callers may hold the list
         n = size // self.coarse
         for table in self.hists.values():
             for r, row in enumerate(table):

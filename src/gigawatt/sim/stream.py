@@ -166,6 +166,11 @@ class StreamTwin:
         self.grid = Grid(self.t0, span / buckets * (1 + 1e-12), 4 * n_types * n_sites, sums, HISTS,
                          size=buckets)  # fmt: skip
         self.fixed_cut = fixed_cut_s
+        g = self.grid  # hot-path references (the grid changes its lists in place)
+        self._net, self._tail, self._level_max = g.net, g.tail, g.level_max
+        self._queue_n, self._queue_s = g.sums["queue_n"], g.sums["queue_s"]
+        self._iwait = g.sums["iwait_gs"]
+        self._queue_h = g.hists["queue"]
         n_series = 4 * n_types * n_sites
         self.gpu_s = [0.0] * n_series  # whole run, per series
         self.gpu_s_after_cut = [0.0] * n_series
@@ -288,11 +293,12 @@ class StreamTwin:
         if self.pass_pending:
             sched = self.sched
             live = self.live
+            start_job = self._start
             while True:
                 self.passes += 1
                 decision = sched.schedule(t)
                 for start in decision.starts:
-                    self._start(t, live[int(start.job.job_id)], start.placement[0][0], out)
+                    start_job(t, live[int(start.job.job_id)], start.placement[0][0], out)
                 if not decision.preemptions:
                     break
                 for p in decision.preemptions:
@@ -302,8 +308,8 @@ class StreamTwin:
         b = int((t - grid.t0) * grid.inv)
         if b >= grid.size:
             b = grid.index(t)
-        if self.allocated > grid.level_max[b]:
-            grid.level_max[b] = self.allocated
+        if self.allocated > self._level_max[b]:
+            self._level_max[b] = self.allocated
         return out
 
     def _start(self, t: float, job: _Job, node_id: str, out: list[NewEvent]) -> None:
@@ -313,28 +319,36 @@ class StreamTwin:
         job.attempt = a
         g = job.gpus
         grid = self.grid
-        sb = self._bucket(job)
-        if job.first != job.first and sb >= 0:  # first start: queueing delay of the job
-            delay = t - job.submit
-            tr = job.tier
-            size = grid.size
-            grid.sums["queue_n"][tr * size + sb] += 1
-            grid.sums["queue_s"][tr * size + sb] += delay
-            grid.hists["queue"][tr][sb // grid.coarse].add(delay)
-            if tr == _INTERNAL:
-                self._wheel(sb, delay, never=False)
-        if job.first != job.first:
+        sb = job.sb
+        if job.epoch != grid.doublings:
+            sb = self._bucket(job)
+        tr = job.tier
+        if job.first != job.first:  # first start: queueing delay of the job
             job.first = t
-        if job.tier == _INTERNAL and sb >= 0:
-            grid.sums["iwait_gs"][job.gtype * grid.size + sb] += (t - job.qsince) * g
+            if sb >= 0:
+                delay = t - job.submit
+                k = tr * grid.size + sb
+                self._queue_n[k] += 1
+                self._queue_s[k] += delay
+                self._queue_h[tr][sb // grid.coarse].add(delay)
+                if tr == _INTERNAL:
+                    self._wheel(sb, delay, never=False)
+        if tr == _INTERNAL and sb >= 0:
+            self._iwait[job.gtype * grid.size + sb] += (t - job.qsince) * g
         job.run_start = t
         site = self.node_site[node_id] if self.node_site else 0
-        s = (job.tier * self.n_types + job.gtype) * self.n_sites + site
+        s = (tr * self.n_types + job.gtype) * self.n_sites + site
         job.series = s
-        grid.change(s, t, g)
-        self.allocated += g
-        if self.allocated > self.peak_gpus:
-            self.peak_gpus = self.allocated
+        b = int((t - grid.t0) * grid.inv)  # grid.change(s, t, g), inlined
+        if b >= grid.size:
+            b = grid.index(t)
+        k = s * grid.size + b
+        self._net[k] += g
+        self._tail[k] += g * (grid.t0 + (b + 1) * grid.width - t)
+        allocated = self.allocated + g
+        self.allocated = allocated
+        if allocated > self.peak_gpus:
+            self.peak_gpus = allocated
         kw = self.site_kw[site] + g * self.kw_per_gpu[job.gtype]
         self.site_kw[site] = kw
         if kw > self.peak_kw[site]:
@@ -364,10 +378,15 @@ class StreamTwin:
         cut = self.fixed_cut
         if cut is not None and t > cut:
             self.gpu_s_after_cut[s] += g * (t - max(job.run_start, cut))
-        self.grid.change(s, t, -g)
+        grid = self.grid
+        b = int((t - grid.t0) * grid.inv)  # grid.change(s, t, -g), inlined
+        if b >= grid.size:
+            b = grid.index(t)
+        k = s * grid.size + b
+        self._net[k] -= g
+        self._tail[k] -= g * (grid.t0 + (b + 1) * grid.width - t)
         self.allocated -= g
-        site = s % self.n_sites
-        self.site_kw[site] -= g * self.kw_per_gpu[job.gtype]
+        self.site_kw[s % self.n_sites] -= g * self.kw_per_gpu[job.gtype]
         self.sched.release(str(job.i))
         return ran
 
