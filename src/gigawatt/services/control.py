@@ -46,8 +46,8 @@ from sqlalchemy.orm import Session
 from gigawatt.backends.base import Handle, LaunchSpec
 from gigawatt.core.errors import Conflict, Unschedulable
 from gigawatt.core.states import AttemptStatus
-from gigawatt.core.tiers import JobStatus
-from gigawatt.scheduling.model import SchedulingPolicy
+from gigawatt.core.tiers import JobStatus, Tier
+from gigawatt.scheduling.model import JobRequest, SchedulingPolicy
 from gigawatt.scheduling.scheduler import Scheduler
 from gigawatt.services.accounting import meter_period_boundaries
 from gigawatt.services.discovery import FleetRefresher
@@ -68,10 +68,11 @@ from gigawatt.services.platform import FleetState, Platform
 from gigawatt.services.reconcile import real_end, reconcile, recover_unrecorded
 from gigawatt.services.tenants import policy_of
 from gigawatt.store.db import transaction
-from gigawatt.store.models import AttemptModel, JobModel, TenantModel
+from gigawatt.store.models import JobModel, TenantModel
 from gigawatt.store.repositories import attempts as attempts_repo
 from gigawatt.store.repositories import jobs as jobs_repo
 from gigawatt.store.repositories import lease as lease_repo
+from gigawatt.store.repositories.attempts import ActiveRow
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +174,8 @@ class ControlLoop:
             self._crash("stop.before")
         for handle in work.terminate:
             self._safely("terminate", handle)
-        for attempt_id, spec in work.launch:
-            self._launch(attempt_id, spec)
+        if work.launch:
+            self._launch_all(work.launch)
         queue = len(self.live.queued) if self.live is not None else 0
         p.control_stats.record_tick(time.perf_counter() - begun, queue)
         return report
@@ -201,9 +202,9 @@ class ControlLoop:
             return live
         fleet = p.state
         live = LiveState(p.scheduler(policy, fleet), fleet, policy)
-        for attempt, job in attempts_repo.active_attempts(s):
-            _restore(live.sched, fleet, attempt, job)
-            live.add(attempt, job)
+        for row in attempts_repo.active_rows(s):
+            _restore(live.sched, fleet, row)
+            live.add(row)
         self._submit(s, live, jobs_repo.queued_jobs(s), now)
         self.live = live
         return live
@@ -223,16 +224,17 @@ class ControlLoop:
     def _sync_queue(self, s: Session, live: LiveState, now: float) -> None:
         """Bring the scheduler's queue in line with the queued jobs in the database: new ones
         (submitted, requeued) are queued, those gone (cancelled) dropped."""
-        ordered = jobs_repo.queued_ids(s)
-        queued = set(ordered)
+        rows = jobs_repo.queued_ids(s)
+        queued = {job_id for job_id, _ in rows}
         for job_id in live.queued - queued:
             live.queued.discard(job_id)
             live.parked.discard(job_id)
             live.sched.cancel(job_id)
-        new = [job_id for job_id in ordered if job_id not in live.queued]
+        # new ones in submission order (ties: the order the database read them)
+        new = sorted((t, k, j) for k, (j, t) in enumerate(rows) if j not in live.queued)
         if new:
-            rows = {job.id: job for job in jobs_repo.jobs_by_ids(s, new)}
-            self._submit(s, live, [rows[j] for j in new if j in rows], now)
+            found = {job.id: job for job in jobs_repo.jobs_by_ids(s, [j for _, _, j in new])}
+            self._submit(s, live, [found[j] for _, _, j in new if j in found], now)
 
     # -- step 2 ----------------------------------------------------------------------------
     def _observe(
@@ -265,14 +267,15 @@ class ControlLoop:
             report.ended.append(job.id)
             if status.reason == NODE_LOST:
                 report.nodes_lost.append(job.id)
-        self._stops(s, live, now, due[RUNTIME], work)
+        cancels = jobs_repo.cancel_pending(s)
+        self._stops(s, live, now, due[RUNTIME], [j for j, st in cancels if st != "queued"], work)
         if due[PERIOD]:
             rows = attempts_repo.active_by_ids(s, due[PERIOD])
             for attempt_id, (attempt, job) in rows.items():
                 meter_period_boundaries(p, s, attempt, job, now)
                 live.metered(attempt_id, attempt.metered_until)
         attempts_repo.heartbeat(s, live.heartbeat_batch(), now)
-        for job_id in jobs_repo.cancel_requested_ids(s, (JobStatus.QUEUED,)):
+        for job_id in [j for j, st in cancels if st == JobStatus.QUEUED.value]:
             with contextlib.suppress(Conflict):
                 jobs_repo.transition(
                     s, job_id, JobStatus.CANCELLED, now, ended_at=now, reason="cancelled"
@@ -297,12 +300,17 @@ class ControlLoop:
                 live.drop(attempt_id)  # nothing had started: ended unbilled, job requeued
 
     def _stops(
-        self, s: Session, live: LiveState, now: float, over_time: list[int], work: _Work
+        self,
+        s: Session,
+        live: LiveState,
+        now: float,
+        over_time: list[int],
+        cancelled: list[str],
+        work: _Work,
     ) -> None:
         """SIGTERM attempts whose job was cancelled, or that ran past ``max_runtime_s``."""
         stop: dict[int, str] = {}
-        active = (JobStatus.STARTING, JobStatus.RUNNING, JobStatus.PREEMPTED)
-        for job_id in jobs_repo.cancel_requested_ids(s, active):
+        for job_id in cancelled:
             attempt_id = live.by_job.get(job_id)
             if attempt_id is not None and live.attempts[attempt_id].stop_reason != CANCEL:
                 stop[attempt_id] = CANCEL
@@ -388,7 +396,7 @@ class ControlLoop:
             jobs_repo.set_fields(s, job_id, attempts=attempt.attempt)
             if job.started_at is None:
                 jobs_repo.set_fields(s, job_id, started_at=now)
-            live.add(attempt, job)
+            live.add(ActiveRow.of(attempt, job))
             spec = LaunchSpec(
                 job_id=job_id,
                 attempt=attempt.attempt,
@@ -405,70 +413,86 @@ class ControlLoop:
             report.started.append(job_id)
 
     # -- step 4 ----------------------------------------------------------------------------
-    def _launch(self, attempt_id: int, spec: LaunchSpec) -> None:
+    def _launch_all(self, launches: list[tuple[int, LaunchSpec]]) -> None:
+        """Start each attempt with the backend, then record the started ones as ``running``
+        with their handles, and end those that could not start, in one transaction."""
         p = self.platform
-        self._crash("launch.before_start")
-        try:
-            handle = p.backend.start(spec)
-        except Exception as exc:
-            log.warning("starting job %s attempt %s failed: %s", spec.job_id, spec.attempt, exc)
-            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-            outcome = Outcome(AttemptStatus.FAILED, JobStatus.FAILED, f"could not start: {message}")
-            if p.state.discovered:
-                self.fleet.refresh(force=True)
-                gone = [node for node, _ in spec.placement if node not in p.nodes]
-                if gone:  # its node left the fleet meanwhile: not the job's fault
-                    why = f"could not start: node {', '.join(gone)} left the fleet; requeued"
-                    outcome = Outcome(AttemptStatus.FAILED, JobStatus.QUEUED, why)
-            with transaction(p.sessions) as s:
-                attempt = attempts_repo.get_attempt(s, attempt_id)
-                job = s.get(JobModel, spec.job_id)
-                if (
-                    attempt is not None
-                    and job is not None
-                    and attempt.status == AttemptStatus.STARTING
-                ):
-                    finish_attempt(p, s, attempt, job, p.clock.now(), outcome)
-                    if self.live is not None:
-                        self.live.drop(attempt_id)  # a requeued job is queued again next tick
-                else:
-                    self.live = None  # changed behind our back: rebuild from the database
+        started: list[tuple[int, LaunchSpec, Handle]] = []
+        failed: list[tuple[int, LaunchSpec, Outcome]] = []
+        for attempt_id, spec in launches:
+            self._crash("launch.before_start")
+            try:
+                handle = p.backend.start(spec)
+            except Exception as exc:
+                failed.append((attempt_id, spec, self._start_failure(spec, exc)))
+                continue
+            self._crash("launch.after_start")
+            started.append((attempt_id, spec, handle))
+        if not started and not failed:
             return
-        self._crash("launch.after_start")
-        adopted = False
+        kill: list[Handle] = []
         with transaction(p.sessions) as s:
-            recorded = attempts_repo.update_attempt(
-                s,
-                attempt_id,
-                only_if_status=AttemptStatus.STARTING.value,
-                status=AttemptStatus.RUNNING.value,
-                handle=dict(handle.data),
-            )
-            if recorded:
-                try:
-                    jobs_repo.transition(s, spec.job_id, JobStatus.RUNNING, p.clock.now())
-                except Conflict as exc:
-                    log.warning("job %s: %s", spec.job_id, exc.message)
-            else:
-                row = attempts_repo.get_attempt(s, attempt_id)
-                adopted = (
-                    row is not None
-                    and row.status == AttemptStatus.RUNNING
-                    and row.handle is not None
-                )
-        if recorded and self.live is not None:
-            self.live.set_handle(attempt_id, handle)
-        elif not recorded:
-            self.live = None  # another loop took over: rebuild from the database if we lead again
-        if not recorded and adopted:
-            log.warning("job %s attempt %s was adopted by another loop", spec.job_id, spec.attempt)
-        elif not recorded:
+            for attempt_id, spec, outcome in failed:
+                self._fail_start(s, attempt_id, spec, outcome)
+            for attempt_id, spec, handle in started:
+                if not self._record_start(s, attempt_id, spec, handle):
+                    kill.append(handle)
+        for handle in kill:
             # Another control loop ended this attempt while we launched it (lease lost):
             # its processes must not run unaccounted for.
             log.warning(
-                "job %s attempt %s ended while starting; killing it", spec.job_id, spec.attempt
+                "job %s attempt %s ended while starting; killing it", handle.job_id, handle.attempt
             )
             self._safely("kill", handle)
+
+    def _start_failure(self, spec: LaunchSpec, exc: Exception) -> Outcome:
+        p = self.platform
+        log.warning("starting job %s attempt %s failed: %s", spec.job_id, spec.attempt, exc)
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        outcome = Outcome(AttemptStatus.FAILED, JobStatus.FAILED, f"could not start: {message}")
+        if p.state.discovered:
+            self.fleet.refresh(force=True)
+            gone = [node for node, _ in spec.placement if node not in p.nodes]
+            if gone:  # its node left the fleet meanwhile: not the job's fault
+                why = f"could not start: node {', '.join(gone)} left the fleet; requeued"
+                outcome = Outcome(AttemptStatus.FAILED, JobStatus.QUEUED, why)
+        return outcome
+
+    def _fail_start(self, s: Session, attempt_id: int, spec: LaunchSpec, outcome: Outcome) -> None:
+        p = self.platform
+        attempt = attempts_repo.get_attempt(s, attempt_id)
+        job = s.get(JobModel, spec.job_id)
+        if attempt is not None and job is not None and attempt.status == AttemptStatus.STARTING:
+            finish_attempt(p, s, attempt, job, p.clock.now(), outcome)
+            if self.live is not None:
+                self.live.drop(attempt_id)  # a requeued job is queued again next tick
+        else:
+            self.live = None  # changed behind our back: rebuild from the database
+
+    def _record_start(self, s: Session, attempt_id: int, spec: LaunchSpec, handle: Handle) -> bool:
+        """Record a started attempt; False when it must be killed (another loop ended it)."""
+        p = self.platform
+        recorded = attempts_repo.update_attempt(
+            s,
+            attempt_id,
+            only_if_status=AttemptStatus.STARTING.value,
+            status=AttemptStatus.RUNNING.value,
+            handle=dict(handle.data),
+        )
+        if recorded:
+            try:
+                jobs_repo.transition(s, spec.job_id, JobStatus.RUNNING, p.clock.now())
+            except Conflict as exc:
+                log.warning("job %s: %s", spec.job_id, exc.message)
+            if self.live is not None:
+                self.live.set_handle(attempt_id, handle)
+            return True
+        self.live = None  # another loop took over: rebuild from the database if we lead again
+        row = attempts_repo.get_attempt(s, attempt_id)
+        if row is not None and row.status == AttemptStatus.RUNNING and row.handle is not None:
+            log.warning("job %s attempt %s was adopted by another loop", spec.job_id, spec.attempt)
+            return True
+        return False
 
     def _crash(self, point: str) -> None:
         """SIGKILL this process when ``settings.crash_point`` names ``point`` (tests only)."""
@@ -483,26 +507,36 @@ class ControlLoop:
             log.exception("%s of job %s attempt %s failed", what, handle.job_id, handle.attempt)
 
 
-def _restore(sched: Scheduler, fleet: FleetState, attempt: AttemptModel, job: JobModel) -> None:
+def _restore(sched: Scheduler, fleet: FleetState, row: ActiveRow) -> None:
     """Put an attempt holding GPUs into the scheduler. GPUs on nodes that left the fleet are
     skipped (the attempt is ending: the backend reports ``node_lost``); those on nodes still
     there stay taken."""
-    placement = [(str(n), int(g)) for n, g in attempt.placement]
-    indices = attempt.gpu_indices
+    placement = [(str(n), int(g)) for n, g in row.placement]
+    indices = row.gpu_indices
     keep = [k for k, (node, _) in enumerate(placement) if node in fleet.nodes]
     if not keep:
-        log.debug("job %s: every node of its attempt left the fleet", job.id)
+        log.debug("job %s: every node of its attempt left the fleet", row.job_id)
         return
+    job = JobRequest(
+        job_id=row.job_id,
+        tenant=row.tenant_id,
+        tier=Tier(row.tier),
+        gpu_type=row.gpu_type,
+        gpus=row.gpus,
+        submitted_at=row.submitted_at,
+        priority=row.priority,
+        max_runtime_s=None if row.max_runtime_s is None else float(row.max_runtime_s),
+    )
     try:
         sched.restore_running(
-            job_request(job),
+            job,
             tuple(placement[k] for k in keep),
-            attempt.started_at,
+            row.started_at,
             None if indices is None else [indices[k] for k in keep],
-            attempt.preempting_for,
+            row.preempting_for,
         )
     except (KeyError, ValueError, IndexError):
-        log.warning("job %s holds GPUs outside the fleet: %s", job.id, attempt.placement)
+        log.warning("job %s holds GPUs outside the fleet: %s", row.job_id, row.placement)
 
 
 def _fits_known_fleet(platform: Platform, policy: SchedulingPolicy, job: JobModel) -> bool:

@@ -30,7 +30,8 @@ from gigawatt.scheduling.model import SchedulingPolicy
 from gigawatt.scheduling.scheduler import Scheduler
 from gigawatt.services.jobs import job_request
 from gigawatt.services.platform import FleetState
-from gigawatt.store.models import AttemptModel, JobModel
+from gigawatt.store.models import JobModel
+from gigawatt.store.repositories.attempts import ActiveRow
 
 log = logging.getLogger(__name__)
 
@@ -88,24 +89,24 @@ class LiveState:
         self._beats: deque[int] = deque()
 
     # -- attempts ----------------------------------------------------------------------------
-    def add(self, attempt: AttemptModel, job: JobModel) -> LiveAttempt:
+    def add(self, row: ActiveRow) -> LiveAttempt:
         """Track an active attempt (its GPUs are already in the scheduler)."""
         live = LiveAttempt(
-            id=attempt.id,
-            job_id=job.id,
-            number=attempt.attempt,
+            id=row.id,
+            job_id=row.job_id,
+            number=row.attempt,
             handle=None,
-            started_at=attempt.started_at,
-            max_runtime_s=None if job.max_runtime_s is None else float(job.max_runtime_s),
-            stop_reason=attempt.stop_reason,
-            kill_after=attempt.kill_after,
-            killed=attempt.killed,
+            started_at=row.started_at,
+            max_runtime_s=None if row.max_runtime_s is None else float(row.max_runtime_s),
+            stop_reason=row.stop_reason,
+            kill_after=row.kill_after,
+            killed=row.killed,
         )
         self.attempts[live.id] = live
         self.by_job[live.job_id] = live.id
         self.by_key[live.key] = live.id
-        if attempt.handle is not None:
-            self.set_handle(live.id, Handle(job.id, attempt.attempt, dict(attempt.handle)))
+        if row.handle is not None:
+            self.set_handle(live.id, Handle(row.job_id, row.attempt, dict(row.handle)))
         else:
             self.unrecorded.add(live.id)
         self._beats.append(live.id)
@@ -113,7 +114,7 @@ class LiveState:
             self._push(live.kill_after, live.id, KILL)
         if live.max_runtime_s is not None and live.stop_reason is None:
             self._push(live.started_at + live.max_runtime_s, live.id, RUNTIME)
-        self._push(next_boundary(attempt.metered_until), live.id, PERIOD)
+        self._push(next_boundary(row.metered_until), live.id, PERIOD)
         return live
 
     def set_handle(self, attempt_id: int, handle: Handle) -> None:

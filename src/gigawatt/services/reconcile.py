@@ -100,7 +100,7 @@ def recover_unrecorded(
 
 def sweep_orphans(platform: Platform, session: Session) -> list[str]:
     """Ask the backend to remove what it runs for attempts not active in the database."""
-    keep = {(a.job_id, a.attempt) for a, _ in attempts_repo.active_attempts(session)}
+    keep = attempts_repo.active_keys(session)
     try:
         removed = platform.backend.sweep(keep)
     except Exception:

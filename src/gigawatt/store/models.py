@@ -31,6 +31,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -44,6 +45,10 @@ _NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+#: Rows of ``ix_jobs_cancel_pending``: a cancel was asked and the job has not ended.
+CANCEL_PENDING_SQL = "cancel_requested AND status IN ('queued', 'starting', 'running', 'preempted')"
 
 
 class Base(DeclarativeBase):
@@ -102,6 +107,13 @@ class JobModel(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_tenant_submitted", "tenant_id", "submitted_at"),
+        # jobs whose cancellation is pending (migration 0006): the control loop reads them
+        Index(
+            "ix_jobs_cancel_pending",
+            "id",
+            sqlite_where=text(CANCEL_PENDING_SQL),
+            postgresql_where=text(CANCEL_PENDING_SQL),
+        ),
         CheckConstraint(check_sql("status", JobStatus), name="ck_jobs_status"),
     )
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gigawatt.core.states import AttemptStatus
@@ -40,20 +41,20 @@ def create_attempt(
     )
     session.add(row)
     session.flush()
-    for (node, _), indices in zip(placement, gpu_indices, strict=True):
-        for index in indices:
-            session.add(
-                GpuAllocationModel(
-                    node_id=node,
-                    gpu_index=int(index),
-                    attempt_id=row.id,
-                    job_id=job.id,
-                    site=sites[node],
-                    gpu_type=job.gpu_type,
-                    tier=job.tier,
-                )
-            )
-    session.flush()
+    gpus = [
+        {
+            "node_id": node,
+            "gpu_index": int(index),
+            "attempt_id": row.id,
+            "job_id": job.id,
+            "site": sites[node],
+            "gpu_type": job.gpu_type,
+            "tier": job.tier,
+        }
+        for (node, _), indices in zip(placement, gpu_indices, strict=True)
+        for index in indices
+    ]
+    session.execute(insert(GpuAllocationModel), gpus)  # one statement, many rows
     return row
 
 
@@ -88,6 +89,95 @@ def active_by_ids(
         for attempt, job in session.execute(query).all():
             out[attempt.id] = (attempt, job)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveRow:
+    """An attempt holding GPUs and what the control loop needs of its job, read without ORM
+    objects (the loop reads every one of them when it takes the lease over)."""
+
+    id: int
+    job_id: str
+    attempt: int
+    placement: list[Any]
+    gpu_indices: list[Any] | None
+    handle: dict[str, Any] | None
+    started_at: float
+    metered_until: float
+    stop_reason: str | None
+    kill_after: float | None
+    killed: bool
+    preempting_for: str | None
+    tenant_id: str
+    tier: str
+    gpu_type: str
+    gpus: int
+    submitted_at: float
+    priority: int
+    max_runtime_s: int | None
+
+    @classmethod
+    def of(cls, a: AttemptModel, j: JobModel) -> ActiveRow:
+        """The same from ORM rows (an attempt just created)."""
+        return cls(
+            a.id,
+            j.id,
+            a.attempt,
+            a.placement,
+            a.gpu_indices,
+            a.handle,
+            a.started_at,
+            a.metered_until,
+            a.stop_reason,
+            a.kill_after,
+            a.killed,
+            a.preempting_for,
+            j.tenant_id,
+            j.tier,
+            j.gpu_type,
+            j.gpus,
+            j.submitted_at,
+            j.priority,
+            j.max_runtime_s,
+        )
+
+
+def active_rows(session: Session) -> list[ActiveRow]:
+    """Every attempt holding GPUs with its job's scheduling fields, oldest first (Core)."""
+    a, j = AttemptModel, JobModel
+    query = (
+        select(
+            a.id,
+            a.job_id,
+            a.attempt,
+            a.placement,
+            a.gpu_indices,
+            a.handle,
+            a.started_at,
+            a.metered_until,
+            a.stop_reason,
+            a.kill_after,
+            a.killed,
+            a.preempting_for,
+            j.tenant_id,
+            j.tier,
+            j.gpu_type,
+            j.gpus,
+            j.submitted_at,
+            j.priority,
+            j.max_runtime_s,
+        )
+        .join(j, j.id == a.job_id)
+        .where(a.status.in_(ACTIVE))
+        .order_by(a.id)
+    )
+    return [ActiveRow(*row) for row in session.connection().execute(query)]
+
+
+def active_keys(session: Session) -> set[tuple[str, int]]:
+    """``(job_id, attempt)`` of every attempt holding GPUs (one light query)."""
+    query = select(AttemptModel.job_id, AttemptModel.attempt).where(AttemptModel.status.in_(ACTIVE))
+    return {(str(j), int(a)) for j, a in session.connection().execute(query)}
 
 
 def attempts_of(session: Session, job_id: str) -> Sequence[AttemptModel]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from gigawatt.core.errors import Conflict, NotFound
 from gigawatt.core.tiers import JobStatus
-from gigawatt.store.models import JobModel
+from gigawatt.store.models import CANCEL_PENDING_SQL, JobModel
 from gigawatt.store.pagination import Page, SortKey, paginate
 from gigawatt.store.repositories.ids import looks_like_id
 
@@ -98,11 +98,11 @@ def queued_jobs(session: Session) -> Sequence[JobModel]:
     return session.scalars(query).all()
 
 
-def queued_ids(session: Session) -> list[str]:
-    """Ids of every queued job in submission order, ties as :func:`queued_jobs` breaks them
-    (the control loop diffs them against what it knows)."""
-    query = select(JobModel.id).where(JobModel.status == Q.value).order_by(JobModel.submitted_at)
-    return list(session.scalars(query))
+def queued_ids(session: Session) -> list[tuple[str, float]]:
+    """``(id, submitted_at)`` of every queued job, in the order the database reads them (the
+    control loop diffs them against what it knows; one light query, no ORM objects)."""
+    query = select(JobModel.id, JobModel.submitted_at).where(JobModel.status == Q.value)
+    return [(str(i), float(t)) for i, t in session.connection().execute(query)]
 
 
 def jobs_by_ids(session: Session, job_ids: Collection[str]) -> list[JobModel]:
@@ -114,12 +114,14 @@ def jobs_by_ids(session: Session, job_ids: Collection[str]) -> list[JobModel]:
     return out
 
 
-def cancel_requested_ids(session: Session, statuses: Collection[JobStatus]) -> list[str]:
-    """Ids of the jobs in ``statuses`` whose cancellation was asked for."""
-    query = select(JobModel.id).where(
-        JobModel.status.in_([s.value for s in statuses]), JobModel.cancel_requested.is_(True)
-    )
-    return list(session.scalars(query))
+def cancel_pending(session: Session) -> list[tuple[str, str]]:
+    """``(id, status)`` of the jobs not ended whose cancellation was asked for (read through
+    the partial index ``ix_jobs_cancel_pending``: costs what is being cancelled)."""
+    conn = session.connection()
+    # SQLite's planner, without statistics, would walk the status index instead.
+    table = "jobs INDEXED BY ix_jobs_cancel_pending" if conn.dialect.name == "sqlite" else "jobs"
+    query = text(f"SELECT id, status FROM {table} WHERE {CANCEL_PENDING_SQL}")
+    return [(str(i), str(s)) for i, s in conn.execute(query)]
 
 
 def count_by_status(session: Session) -> dict[str, int]:
