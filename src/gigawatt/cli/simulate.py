@@ -228,7 +228,7 @@ def simulate_command(
     gpu: Annotated[str | None, _opt("TYPE", "GPU type for --gpus/--power (default H100).")] = None,
     nodes: Annotated[str | None, _opt("FILE", "Alibaba v2023 node list: the fleet.")] = None,
     policy: Annotated[
-        str | None, _opt("fifo|sjf|priority", "Scheduling policy (priority).")
+        str | None, _opt("fifo|fifo-skip|sjf|priority", "Scheduling policy (priority).")
     ] = None,
     days: Annotated[str | None, _opt("DAYS", "Simulate this many days.")] = None,
     load: Annotated[

@@ -15,12 +15,15 @@ class Ordering(StrEnum):
     """Queue discipline.
 
     ``priority`` is the live policy: tiers, priority within a tier, EASY backfill, preemption
-    of spot. ``fifo`` (strict arrival order, head-of-line blocking) and ``sjf`` (shortest
-    ``max_runtime_s`` first, no preemption) exist for the twin's comparisons.
+    of spot. ``fifo`` (strict arrival order, head-of-line blocking), ``fifo-skip`` (arrival
+    order, but a job that does not fit is skipped and later ones may start: the FIFO of
+    published simulators) and ``sjf`` (shortest ``max_runtime_s`` first, no preemption) exist
+    for the twin's comparisons.
     """
 
     PRIORITY = "priority"
     FIFO = "fifo"
+    FIFO_SKIP = "fifo-skip"
     SJF = "sjf"
 
 

@@ -158,7 +158,7 @@ class Scheduler(SchedulerViews):
 
     def _key(self, job: JobRequest) -> tuple[float, ...]:
         ordering = self.policy.ordering
-        if ordering is Ordering.FIFO:
+        if ordering is Ordering.FIFO or ordering is Ordering.FIFO_SKIP:
             return (job.submitted_at, self._seq)
         if ordering is Ordering.SJF:
             runtime = _INF if job.max_runtime_s is None else job.max_runtime_s
@@ -412,6 +412,8 @@ class Scheduler(SchedulerViews):
             state.shadows[gpu_type] = self._shadow(job, key, now)
 
     def _shadow(self, job: JobRequest, key: tuple[float, ...], now: float) -> Shadow:
+        if self.policy.ordering is Ordering.FIFO_SKIP:
+            return Shadow(time=_INF, extra=_HUGE, head_key=key)  # skip what cannot fit
         if self.policy.ordering is Ordering.FIFO or not self.policy.backfill:
             return Shadow(time=-_INF, extra=0, head_key=key)  # head-of-line blocking
         if self.policy.ordering is Ordering.SJF:

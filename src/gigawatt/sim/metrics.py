@@ -124,10 +124,13 @@ def summarise(
     end = np.array(twin.end_s)
     gpus = w.gpus.astype(np.float64)
     in_window = submit >= cut
-    started = ~np.isnan(first) & in_window
+    # queueing delay: first start - submission; a job that never started (and was not
+    # rejected) waited until the end of the run: a censored wait, counted, not left out
+    never = np.isnan(first) & (status != REJECTED)
+    started = (~np.isnan(first) | never) & in_window
     done_all = status == SUCCEEDED
     done = done_all & in_window
-    queue = first - submit
+    queue = np.where(never, end_s, first) - submit
     jct = end - submit
     timeline = build_timeline(twin, start_s, end_s, bins)
     measured = timeline if cut == start_s else build_timeline(twin, cut, end_s, 1)
@@ -184,6 +187,7 @@ def summarise(
         "jobs_failed": int((status == FAILED).sum()),
         "jobs_cancelled": int((status == CANCELLED).sum()),
         "jobs_rejected": int((status == REJECTED).sum()),
+        "jobs_never_started": int((never & in_window).sum()),
         "utilization": used / capacity_s if capacity_s > 0 else 0.0,
         "billed_utilization": external_used / capacity_s if capacity_s > 0 else 0.0,
         "mean_jct_s": float(jct[done].mean()) if done.any() else 0.0,

@@ -59,6 +59,7 @@ SUMS = {
     "wheel_s": 1,
     "wheel_never": 1,
     "demand_gs": 1,
+    "never_n": 1,
 }
 #: Per coarse bucket histograms (rows): queueing and JCT per tier, internal wheel waits.
 HISTS = {"queue": 4, "jct": 4, "wheel": 1}
@@ -472,6 +473,12 @@ class StreamTwin:
             else:
                 self.queued -= 1
                 sb = self._bucket(job)
+                if job.first != job.first and sb >= 0:  # never started: a censored wait
+                    tr, k = job.tier, job.tier * grid.size + sb
+                    self._queue_n[k] += 1
+                    self._queue_s[k] += t - job.submit
+                    self._queue_h[tr][sb // grid.coarse].add(t - job.submit)
+                    grid.sums["never_n"][sb] += 1
                 if job.tier == _INTERNAL and sb >= 0:
                     grid.sums["iwait_gs"][job.gtype * grid.size + sb] += (t - job.qsince) * (
                         job.gpus

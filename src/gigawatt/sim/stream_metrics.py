@@ -172,6 +172,7 @@ def summarise_stream(
         "jobs_failed": twin.counts[FAILED],
         "jobs_cancelled": twin.counts[CANCELLED],
         "jobs_rejected": twin.counts[REJECTED],
+        "jobs_never_started": int(_sum_from(grid.row("never_n"), cb)),
         "utilization": used / capacity_s if capacity_s > 0 else 0.0,
         "billed_utilization": external_used / capacity_s if capacity_s > 0 else 0.0,
         "mean_jct_s": j_s / j_n if j_n else 0.0,
