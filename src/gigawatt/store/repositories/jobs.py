@@ -102,7 +102,7 @@ def queued_ids(session: Session) -> list[tuple[str, float]]:
     """``(id, submitted_at)`` of every queued job, in the order the database reads them (the
     control loop diffs them against what it knows; one light query, no ORM objects)."""
     query = select(JobModel.id, JobModel.submitted_at).where(JobModel.status == Q.value)
-    return [(str(i), float(t)) for i, t in session.connection().execute(query)]
+    return [(str(i), float(t)) for i, t in session.connection().execute(query).all()]
 
 
 def jobs_by_ids(session: Session, job_ids: Collection[str]) -> list[JobModel]:
