@@ -25,6 +25,7 @@ from starlette.responses import Response
 from gigawatt.core.errors import Forbidden, GigawattError
 from gigawatt.inference import repo, token_accounting
 from gigawatt.inference.balancer import Balancer
+from gigawatt.inference.concurrency import ConcurrencyGate
 from gigawatt.inference.errors import BadRequest, PassThrough, UpstreamError
 from gigawatt.inference.forwarding import forward
 from gigawatt.inference.limits import NO_RESERVATION, Limits, Reservation, Subject, max_cost
@@ -68,6 +69,10 @@ class AdmittedRequest:
     upstream_name: str | None = None
     #: When it was admitted (the gateway's clock), for the duration histogram.
     started: float = 0.0
+    #: The limits of its tenant and key (soft budgets are checked when it is metered).
+    limits: dict[Subject, Limits] = field(default_factory=dict)
+    #: Concurrency slots it holds (released once it is metered).
+    slots: tuple[Subject, ...] = ()
 
     @property
     def billed_entry(self) -> ModelEntry:
@@ -94,6 +99,7 @@ class Gateway:
         )
         self.router = UpstreamRouter(deps.clock, self.router_policy)
         self.stats = GatewayStats()
+        self.gate = ConcurrencyGate()
         self._http: httpx.AsyncClient | None = None
         self._upstream: UpstreamClient | None = None
         self._callers: dict[str, tuple[float, Caller]] = {}
@@ -181,19 +187,26 @@ class Gateway:
         subjects = token_accounting.subjects_of(caller.tenant_id, caller.key_id)
         limits = self.limit_cache.get(subjects, self._load_limits)
         reservation = NO_RESERVATION
-        if any(not lim.empty for lim in limits.values()):
-            bound = Decimal(0)
-            if any(lim.budget_usd is not None for lim in limits.values()):
-                bound = self._cost_bound(entry, request, payload)
-            now = self.deps.clock.now()
-            with self.engine.begin() as conn:
-                reservation = token_accounting.admit(conn, limits, now, bound)
+        slots = self.gate.acquire(limits)
+        try:
+            if any(not lim.empty for lim in limits.values()):
+                bound = Decimal(0)
+                if any(lim.budget_usd is not None for lim in limits.values()):
+                    bound = self._cost_bound(entry, request, payload)
+                now = self.deps.clock.now()
+                with self.engine.begin() as conn:
+                    reservation = token_accounting.admit(conn, limits, now, bound)
+        except BaseException:
+            self.gate.release(slots)
+            raise
         prefix = "chatcmpl" if kind == "chat" else "cmpl"
         request_id = f"{prefix}-{secrets.token_hex(12)}"
         admitted = AdmittedRequest(
             request_id, kind, caller, entry, request, payload, set(), reservation
         )
         admitted.started = self.deps.clock.now()
+        admitted.limits = limits
+        admitted.slots = slots
         return admitted
 
     def _cost_bound(
@@ -288,11 +301,16 @@ class Gateway:
                     now,
                     prep.reservation,
                     prep.upstream_name,
+                    prep.limits,
                 )
             prep.metered = True
 
         with anyio.CancelScope(shield=True):
-            await self.db(write)
+            try:
+                await self.db(write)
+            finally:
+                self.gate.release(prep.slots)
+                prep.slots = ()
         self.stats.observe(prep.billed_entry.id, self.deps.clock.now() - prep.started)
 
     async def fail(self, prep: AdmittedRequest, exc: GigawattError) -> None:

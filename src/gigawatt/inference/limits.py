@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,6 +25,7 @@ from gigawatt.billing.prices import ModelPrice, rate_tokens
 from gigawatt.inference.errors import BudgetExceeded, RateLimited
 
 Scope = Literal["tenant", "key"]
+BudgetPeriod = Literal["day", "week", "month"]
 SCOPES: tuple[Scope, ...] = ("tenant", "key")
 WINDOW_S = 60
 
@@ -35,15 +37,33 @@ class Limits:
     budget_usd: Decimal | None = None
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
+    #: The window of ``budget_usd`` and ``soft_budget_usd`` (UTC day, ISO week or month).
+    budget_period: BudgetPeriod = "month"
+    #: Spend at which an alert event is recorded (once per window); nothing is refused.
+    soft_budget_usd: Decimal | None = None
+    #: Requests in flight at once, per gateway process (429 above).
+    max_concurrent: int | None = None
 
     @property
     def empty(self) -> bool:
-        """Whether nothing is limited."""
+        """Whether admission has nothing to check in the database (no budget, no rate)."""
         return (
             self.budget_usd is None
             and self.requests_per_minute is None
             and self.tokens_per_minute is None
         )
+
+    @property
+    def own_window(self) -> bool:
+        """Whether metering must also count spend in this subject's budget window (a day or
+        week budget or soft budget; month windows are always counted)."""
+        return self.budget_period != "month" and (
+            self.budget_usd is not None or self.soft_budget_usd is not None
+        )
+
+    def window(self, at: float) -> str:
+        """The budget window containing ``at``."""
+        return budget_window(at, self.budget_period)
 
 
 NO_LIMITS = Limits()
@@ -86,8 +106,20 @@ def seconds_left_in_minute(at: float) -> float:
 
 
 def period_window(at: float) -> str:
-    """The budget window containing ``at``: its invoice period ``YYYY-MM``."""
+    """The monthly budget window containing ``at``: its invoice period ``YYYY-MM``."""
     return period_of(at)
+
+
+def budget_window(at: float, period: BudgetPeriod) -> str:
+    """The budget window containing ``at``: ``YYYY-MM`` (month), ``wYYYY-WW`` (ISO week,
+    UTC) or ``dYYYY-MM-DD`` (UTC day)."""
+    if period == "month":
+        return period_of(at)
+    day = dt.datetime.fromtimestamp(at, dt.UTC).date()
+    if period == "day":
+        return f"d{day.isoformat()}"
+    year, week, _ = day.isocalendar()
+    return f"w{year}-{week:02d}"
 
 
 def check_usage(subject: Subject, limits: Limits, used: Usage, at: float) -> None:
@@ -96,7 +128,7 @@ def check_usage(subject: Subject, limits: Limits, used: Usage, at: float) -> Non
         raise BudgetExceeded(
             f"inference budget exhausted: {subject.describe()} has spent "
             f"${price_text(used.spend_usd)} of its ${price_text(limits.budget_usd)} budget "
-            f"for {period_window(at)}; "
+            f"for {limits.window(at)}; "
             "raise the budget or wait for the next period"
         )
     if limits.tokens_per_minute is not None and used.minute_tokens >= limits.tokens_per_minute:
@@ -109,12 +141,11 @@ def check_usage(subject: Subject, limits: Limits, used: Usage, at: float) -> Non
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """What admission set aside against budgets: ``amount_usd`` in the spend counter of
-    ``window`` of each of ``subjects`` (the budgeted ones). Metering settles it."""
+    """What admission set aside against budgets: ``amount_usd`` in the spend counter of each
+    budgeted subject's window (``windows``: ``(subject, window)``). Metering settles it."""
 
     amount_usd: Decimal = Decimal(0)
-    window: str = ""
-    subjects: tuple[Subject, ...] = ()
+    windows: tuple[tuple[Subject, str], ...] = ()
 
 
 NO_RESERVATION = Reservation()
@@ -135,8 +166,17 @@ def budget_short(
     return BudgetExceeded(
         f"inference budget too low for this request: {subject.describe()} has "
         f"${price_text(left)} left of its ${price_text(budget)} budget for "
-        f"{period_window(at)} (in-flight requests count at their maximum), and this request "
+        f"{limits.window(at)} (in-flight requests count at their maximum), and this request "
         f"may cost up to ${price_text(reserve)}; lower max_tokens, raise the budget or wait"
+    )
+
+
+def too_many_concurrent(subject: Subject, limits: Limits) -> RateLimited:
+    """The error for a request over ``max_concurrent``."""
+    return RateLimited(
+        f"too many concurrent requests: {subject.describe()} is limited to "
+        f"{limits.max_concurrent} requests in flight at once",
+        1.0,
     )
 
 

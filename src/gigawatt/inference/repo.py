@@ -7,7 +7,7 @@ its ``WHERE`` and says whether it admitted the request.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -21,6 +21,7 @@ from gigawatt.billing.ledger import Transaction
 from gigawatt.inference.limits import Limits, Subject, Usage
 from gigawatt.metering.records import TokenUsage
 from gigawatt.store.inference_models import (
+    InferenceAlertModel,
     InferenceCounterModel,
     InferenceLimitModel,
     TokenUsageModel,
@@ -48,11 +49,21 @@ def read_limits(session: Session, subjects: Sequence[Subject]) -> dict[Subject, 
         )
     )
     return {
-        Subject(row.scope, row.subject): Limits(  # type: ignore[arg-type]
-            row.budget_usd, row.requests_per_minute, row.tokens_per_minute
-        )
+        Subject(row.scope, row.subject): _limits(row)  # type: ignore[arg-type]
         for row in session.scalars(query)
     }
+
+
+def _limits(row: InferenceLimitModel) -> Limits:
+    period = row.budget_period if row.budget_period in ("day", "week") else "month"
+    return Limits(
+        row.budget_usd,
+        row.requests_per_minute,
+        row.tokens_per_minute,
+        period,  # type: ignore[arg-type]
+        row.soft_budget_usd,
+        row.max_concurrent,
+    )
 
 
 def write_limits(session: Session, subject: Subject, limits: Limits, now: float) -> None:
@@ -61,6 +72,9 @@ def write_limits(session: Session, subject: Subject, limits: Limits, now: float)
         "budget_usd": limits.budget_usd,
         "requests_per_minute": limits.requests_per_minute,
         "tokens_per_minute": limits.tokens_per_minute,
+        "budget_period": None if limits.budget_period == "month" else limits.budget_period,
+        "soft_budget_usd": limits.soft_budget_usd,
+        "max_concurrent": limits.max_concurrent,
         "updated_at": now,
     }
     stmt = _insert(session, InferenceLimitModel).values(
@@ -78,29 +92,63 @@ def list_limits(session: Session) -> list[tuple[Subject, Limits]]:
     return [
         (
             Subject(row.scope, row.subject),  # type: ignore[arg-type]
-            Limits(row.budget_usd, row.requests_per_minute, row.tokens_per_minute),
+            _limits(row),
         )
         for row in rows
     ]
 
 
-def read_usage(
-    db: Db, subjects: Sequence[Subject], period: str, minute: str
-) -> dict[Subject, Usage]:
-    """Spend in ``period`` and tokens in ``minute`` of each subject (zero when no row)."""
-    keys = [(s.scope, s.id, w) for s in subjects for w in (period, minute)]
+def read_usage(db: Db, windows: Mapping[Subject, str], minute: str) -> dict[Subject, Usage]:
+    """Spend in each subject's budget window and tokens in ``minute`` (zero when no row)."""
+    keys = [(s.scope, s.id, w) for s, window in windows.items() for w in (window, minute)]
     query = select(_C.scope, _C.subject, _C.bucket, _C.tokens, _C.spend_usd).where(
         tuple_(_C.scope, _C.subject, _C.bucket).in_(keys)
     )
     spend: dict[Subject, Decimal] = {}
     tokens: dict[Subject, int] = {}
-    for scope, subject_id, window, n_tokens, spent in _conn(db).execute(query):
+    for scope, subject_id, bucket, n_tokens, spent in _conn(db).execute(query):
         subject = Subject("tenant" if scope == "tenant" else "key", subject_id)
-        if window == period:
+        if bucket == windows.get(subject):
             spend[subject] = Decimal(spent or 0)
-        else:
+        if bucket == minute:
             tokens[subject] = int(n_tokens or 0)
-    return {s: Usage(spend.get(s, Decimal(0)), tokens.get(s, 0)) for s in subjects}
+    return {s: Usage(spend.get(s, Decimal(0)), tokens.get(s, 0)) for s in windows}
+
+
+def insert_alert(db: Db, subject: Subject, kind: str, bucket: str, at: float, message: str) -> bool:
+    """Record an alert event once per (subject, kind, window); True when it is new."""
+    conn = _conn(db)
+    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        ins(InferenceAlertModel)
+        .values(
+            scope=subject.scope,
+            subject=subject.id,
+            kind=kind,
+            bucket=bucket,
+            at=at,
+            message=message,
+        )
+        .on_conflict_do_nothing(index_elements=["scope", "subject", "kind", "bucket"])
+        .returning(InferenceAlertModel.id)
+    )
+    return conn.execute(stmt).first() is not None
+
+
+def list_alerts(
+    session: Session, subjects: Sequence[Subject] | None, limit: int = 1000
+) -> Sequence[InferenceAlertModel]:
+    """Alert events, newest first (of ``subjects``; None: all)."""
+    query = select(InferenceAlertModel).order_by(
+        InferenceAlertModel.at.desc(), InferenceAlertModel.id.desc()
+    )
+    if subjects is not None:
+        query = query.where(
+            tuple_(InferenceAlertModel.scope, InferenceAlertModel.subject).in_(
+                [(s.scope, s.id) for s in subjects]
+            )
+        )
+    return session.scalars(query.limit(limit)).all()
 
 
 @cache

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from gigawatt.inference import deployments, limits_api
 from gigawatt.inference.registry import ModelSpec
 from gigawatt.inference.schemas import (
+    AlertList,
     ChatCompletion,
     Completion,
     DeploymentList,
@@ -108,6 +109,10 @@ def _register_replica(deployment_id: str, body: deployments.ReplicaAnnouncement)
     raise NotImplementedError
 
 
+def _alerts() -> AlertList:
+    raise NotImplementedError
+
+
 def _spend(
     group_by: str = "tenant,model,day",
     since: dt.date | None = None,
@@ -125,6 +130,7 @@ DOCS: dict[tuple[str, str], tuple[Callable[..., Any], int]] = {
     ("POST", "/v1/models"): (_register, 201),
     ("PUT", "/v1/limits"): (_put_limits, 200),
     ("GET", "/v1/inference/spend"): (_spend, 200),
+    ("GET", "/v1/inference/alerts"): (_alerts, 200),
     ("GET", "/v1/limits"): (_limits, 200),
     ("POST", "/v1/deployments"): (_create_deployment, 201),
     ("GET", "/v1/deployments"): (_deployments, 200),

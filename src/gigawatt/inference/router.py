@@ -188,6 +188,13 @@ def build_router(deps: InferenceDeps) -> tuple[APIRouter, Gateway]:
         caller = await caller_of(request)
         return JSONResponse({"data": await gateway.db(lambda: limits_api.list_view(deps, caller))})
 
+    @route("/v1/inference/alerts", "GET")
+    async def alerts(request: Request) -> Response:
+        """Alert events: soft budgets reached (admin: all; a tenant: its own and its keys')."""
+        caller = await caller_of(request)
+        data = await gateway.db(lambda: limits_api.alerts_view(deps, caller))
+        return JSONResponse({"data": data})
+
     @route("/v1/inference/spend", "GET")
     async def spend(request: Request) -> Response:
         """Inference spend summed by tenant, key, model and/or UTC day (``group_by``), over

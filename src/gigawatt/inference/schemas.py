@@ -118,6 +118,10 @@ class LimitView(_Open):
     budget_usd: str | None
     requests_per_minute: int | None
     tokens_per_minute: int | None
+    budget_period: Literal["day", "week", "month"] = "month"
+    budget_window: str | None = None
+    soft_budget_usd: str | None = None
+    max_concurrent: int | None = None
     spent_this_period_usd: str
     tokens_this_minute: int
 
@@ -126,6 +130,23 @@ class LimitList(_Open):
     """``GET /v1/limits``."""
 
     data: list[LimitView]
+
+
+class AlertView(_Open):
+    """An alert event: a tenant's or key's spend reached its soft budget in a window."""
+
+    scope: Literal["tenant", "key"]
+    id: str
+    kind: str
+    window: str
+    at: float
+    message: str
+
+
+class AlertList(_Open):
+    """``GET /v1/inference/alerts``, newest first."""
+
+    data: list[AlertView]
 
 
 class ReplicaState(_Open):

@@ -9,7 +9,8 @@ idempotency key is new. A second write for the same request changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol
@@ -27,12 +28,13 @@ from gigawatt.inference.limits import (
     budget_short,
     check_usage,
     minute_window,
-    period_window,
+    price_text,
     too_many_requests,
 )
 from gigawatt.metering.records import TokenUsage
 from gigawatt.metering.tokens import meter_tokens
 
+log = logging.getLogger(__name__)
 Status = Literal["completed", "client_disconnected", "upstream_error"]
 
 
@@ -115,7 +117,8 @@ def admit(
     db: repo.Db, limits: dict[Subject, Limits], at: float, cost_bound: Decimal
 ) -> Reservation:
     """Refuse the request (402/429) if any subject is at a limit; else count it where needed
-    and reserve ``cost_bound`` (the request's maximum cost) against every budget.
+    and reserve ``cost_bound`` (the request's maximum cost) against every budget, in each
+    subject's budget window.
 
     Run it in one transaction: a refusal raises, which rolls back what was counted or
     reserved for the other subjects.
@@ -123,30 +126,35 @@ def admit(
     limited = [s for s, lim in limits.items() if not lim.empty]
     if not limited:
         return NO_RESERVATION
-    minute, window = minute_window(at), period_window(at)
-    used = repo.read_usage(db, limited, window, minute)
+    minute = minute_window(at)
+    windows = {s: limits[s].window(at) for s in limited}
+    used = repo.read_usage(db, windows, minute)
     for subject in limited:
         check_usage(subject, limits[subject], used[subject], at)
     for subject in limited:
         rpm = limits[subject].requests_per_minute
         if rpm is not None and not repo.admit_request(db, subject, minute, rpm):
             raise too_many_requests(subject, limits[subject], at)
-    budgeted = tuple(s for s in limited if limits[s].budget_usd is not None)
+    budgeted = [s for s in limited if limits[s].budget_usd is not None]
     for subject in budgeted:
         budget = limits[subject].budget_usd or Decimal(0)
-        if not repo.reserve_spend(db, subject, window, cost_bound, budget):
-            spent = repo.read_usage(db, [subject], window, minute)[subject].spend_usd
+        if not repo.reserve_spend(db, subject, windows[subject], cost_bound, budget):
+            spent = repo.read_usage(db, {subject: windows[subject]}, minute)[subject].spend_usd
             raise budget_short(subject, limits[subject], spent, cost_bound, at)
     if not budgeted:
         return NO_RESERVATION
-    return Reservation(cost_bound, window, budgeted)
+    return Reservation(cost_bound, tuple((s, windows[s]) for s in budgeted))
 
 
 def counter_deltas(
-    subjects: list[Subject], usage: TokenUsage, reservation: Reservation
+    subjects: list[Subject],
+    usage: TokenUsage,
+    reservation: Reservation,
+    own_windows: Mapping[Subject, str] | None = None,
 ) -> dict[repo.CounterKey, tuple[int, Decimal]]:
     """What metering adds to the counters: the usage's tokens to the minute and its amount to
-    the period of every subject, less the reservation admission made (settling it)."""
+    the month of every subject (and to the day or week window of those whose budgets use
+    one: ``own_windows``), less the reservation admission made (settling it)."""
     minute = minute_window(usage.at)
     deltas: dict[repo.CounterKey, tuple[int, Decimal]] = {}
 
@@ -157,9 +165,33 @@ def counter_deltas(
     for subject in subjects:
         add((subject, minute), usage.total_tokens, usage.amount_usd)
         add((subject, usage.period), usage.total_tokens, usage.amount_usd)
-    for subject in reservation.subjects:
-        add((subject, reservation.window), 0, -reservation.amount_usd)
+    for subject, window in (own_windows or {}).items():
+        if window != usage.period:
+            add((subject, window), usage.total_tokens, usage.amount_usd)
+    for subject, window in reservation.windows:
+        add((subject, window), 0, -reservation.amount_usd)
     return deltas
+
+
+def _soft_alerts(
+    db: repo.Db, limits: Mapping[Subject, Limits], windows: Mapping[Subject, str], at: float
+) -> None:
+    """Record a ``soft_budget`` alert event for every subject whose spend in its window has
+    reached its soft budget (once per window; spend includes in-flight reservations)."""
+    soft = {s: w for s, w in windows.items() if limits[s].soft_budget_usd is not None}
+    if not soft:
+        return
+    used = repo.read_usage(db, soft, minute_window(at))
+    for subject, window in soft.items():
+        threshold = limits[subject].soft_budget_usd or Decimal(0)
+        spent = used[subject].spend_usd
+        if spent >= threshold:
+            message = (
+                f"{subject.describe()} has spent ${price_text(spent)} in {window}, reaching "
+                f"its soft budget of ${price_text(threshold)}"
+            )
+            if repo.insert_alert(db, subject, "soft_budget", window, at, message):
+                log.warning("inference soft budget reached: %s", message)
 
 
 def record(
@@ -171,9 +203,11 @@ def record(
     at: float,
     reservation: Reservation = NO_RESERVATION,
     upstream: str | None = None,
+    limits: Mapping[Subject, Limits] | None = None,
 ) -> TokenUsage | None:
-    """Write the request's usage once, settling its reservation; returns it, or None if it was
-    already written (then nothing changes: the reservation was settled by the first write)."""
+    """Write the request's usage once, settling its reservation (and recording soft-budget
+    alerts, given the subjects' ``limits``); returns it, or None if it was already written
+    (then nothing changes: the reservation was settled by the first write)."""
     tenant = caller.tenant_id or ""
     usage = meter_tokens(
         request_id,
@@ -186,7 +220,13 @@ def record(
     )
     if not repo.insert_usage(db, usage, outcome.status, outcome.reason, upstream):
         return None
-    repo.add_to_counters(db, counter_deltas(subjects_of(tenant, caller.key_id), usage, reservation))
+    subjects = subjects_of(tenant, caller.key_id)
+    known = limits or {}
+    windows = {s: known[s].window(at) for s in subjects if s in known}
+    own = {s: w for s, w in windows.items() if known[s].own_window}
+    repo.add_to_counters(db, counter_deltas(subjects, usage, reservation, own))
+    if usage.amount_usd > 0 and known:
+        _soft_alerts(db, known, windows, at)
     if usage.amount_usd > 0:
         kind: TenantKind = "internal" if caller.tenant_kind == "internal" else "external"
         repo.post_ledger(db, post_token_usage(usage, kind))

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -137,6 +138,12 @@ class InferenceLimitModel(Base):
     budget_usd: Mapped[Decimal | None] = mapped_column(MicroDollars)
     requests_per_minute: Mapped[int | None] = mapped_column(Integer)
     tokens_per_minute: Mapped[int | None] = mapped_column(BigInteger)
+    #: ``day``, ``week`` (ISO, UTC) or ``month`` (None: month) — the budgets' window.
+    budget_period: Mapped[str | None] = mapped_column(String(8))
+    #: Spend at which an alert event is recorded (once per window); requests still pass.
+    soft_budget_usd: Mapped[Decimal | None] = mapped_column(MicroDollars)
+    #: Requests of the subject in flight at once, per gateway process.
+    max_concurrent: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[float] = mapped_column(Double)
 
 
@@ -155,3 +162,22 @@ class InferenceCounterModel(Base):
     requests: Mapped[int] = mapped_column(BigInteger, default=0)
     tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     spend_usd: Mapped[Decimal] = mapped_column(MicroDollars, default=Decimal(0))
+
+
+class InferenceAlertModel(Base):
+    """An alert event: a subject's spend reached its soft budget (once per budget window)."""
+
+    __tablename__ = "inference_alerts"
+    __table_args__ = (
+        UniqueConstraint("scope", "subject", "kind", "bucket", name="uq_inference_alerts_once"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(String(40))
+    #: ``soft_budget``.
+    kind: Mapped[str] = mapped_column(String(24))
+    #: The budget window the alert is about (``2026-12``, ``w2026-49``, ``d2026-12-01``).
+    bucket: Mapped[str] = mapped_column(String(24))
+    at: Mapped[float] = mapped_column(Double)
+    message: Mapped[str] = mapped_column(Text)
