@@ -81,3 +81,39 @@ def test_openapi_documents_inference_requests_responses_and_streaming(tmp_path: 
     assert "upstreams" in schemas["ModelSpec"]["properties"]
     assert spec["paths"]["/v1/models"]["post"]["responses"]["201"]
     platform.engine.dispose()
+
+
+def test_serve_keeps_idle_connections_past_five_seconds(tmp_path: Path) -> None:
+    """Clients (httpx, openai) reuse a kept-alive connection after 5 s idle; uvicorn's default
+    closed it at 5 s and such a reuse met a reset. ``gigawatt serve`` keeps it longer: one
+    socket, one request, 6 s idle, a second request on the same socket is answered."""
+    import socket
+    import time
+
+    from inference_support import free_port
+
+    port = free_port()
+    args = [PY, "-c", "from gigawatt.cli.main import app; app()", "serve", "--port", str(port)]
+    args += ["--db", f"sqlite:///{tmp_path / 'g.db'}", "--backend", "fake"]
+    args += ["--state-dir", str(tmp_path / "state"), "--log-level", "warning"]
+    env = {**os.environ, "HOME": str(tmp_path), "GIGAWATT_ADMIN_KEY": "k"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except OSError:
+                time.sleep(0.1)
+        request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        with sock:
+            for pause in (0.0, 6.0):
+                time.sleep(pause)
+                sock.sendall(request)
+                answer = sock.recv(65536)
+                assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+    finally:
+        proc.terminate()
+        proc.wait(20)
