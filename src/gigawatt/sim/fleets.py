@@ -11,10 +11,11 @@ from pathlib import Path
 
 from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.errors import InvalidInput
-from gigawatt.core.fleet import FleetSpec, load_fleet, uniform_fleet
+from gigawatt.core.fleet import FleetSpec, uniform_fleet
 from gigawatt.core.units import parse_power_mw
 from gigawatt.economics.capacity import gpus_for_power
 from gigawatt.economics.defaults import DEFAULTS
+from gigawatt.sim.reservations import load_fleet_file
 from gigawatt.sim.traces import alibaba_fleet
 
 #: Used when no fleet option is given.
@@ -64,7 +65,7 @@ def choose_fleet(
         raise InvalidInput(f"give only one of {', '.join(given)}", "fleet")
     the_type = catalogue.get(gpu_type or DEFAULT_GPU_TYPE).name
     if fleet_file is not None:
-        return load_fleet(fleet_file, catalogue)
+        return load_fleet_file(fleet_file, catalogue)[0]  # its reservations: run.prepare
     if power is not None:
         return fleet_for_power(power, the_type, catalogue)
     if nodes_file is not None:

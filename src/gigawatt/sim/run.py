@@ -10,7 +10,7 @@ import gc
 import itertools
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gigawatt.billing.prices import PriceBook
@@ -18,11 +18,12 @@ from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.errors import InvalidInput
 from gigawatt.core.fleet import FleetSpec
 from gigawatt.core.tiers import Tier
-from gigawatt.scheduling.model import Ordering, SchedulingPolicy
+from gigawatt.scheduling.model import Ordering, Reservation, SchedulingPolicy
 from gigawatt.scheduling.scheduler import Scheduler
 from gigawatt.sim.fleets import choose_fleet, fleet_gpu_type, fleet_summary
 from gigawatt.sim.generator import generate, generate_chunks
 from gigawatt.sim.metrics import SimResult, summarise
+from gigawatt.sim.reservations import load_fleet_file, resolve_all
 from gigawatt.sim.stream import StreamTwin
 from gigawatt.sim.stream_metrics import summarise_stream
 from gigawatt.sim.traces import (
@@ -104,6 +105,8 @@ class Prepared:
     power_from_sites: bool = False
     #: Streaming runs: the workload's chunks (``workload`` is then the first one).
     chunks: Callable[[], Iterator[Workload]] | None = None
+    #: Reservations the workload and fleet files declare (added to the policy's).
+    reservations: tuple[Reservation, ...] = ()
 
 
 def _trace_workload(options: SimOptions, fleet: FleetSpec, catalogue: Catalogue) -> Workload:
@@ -137,6 +140,10 @@ def prepare(options: SimOptions, catalogue: Catalogue) -> Prepared:
     )
     default_type = fleet_gpu_type(fleet)
     spec = load_workload(options.workload) if options.workload is not None else None
+    declared = load_fleet_file(options.fleet, catalogue)[1] if options.fleet is not None else []
+    if spec is not None:
+        declared += spec.reservation_specs()
+    reservations = resolve_all(declared, default_type)
     horizon = None if options.days is None else options.days * _DAY
     if options.trace is not None:
         w = _trace_workload(options, fleet, catalogue).resolve_gpu_type(default_type)
@@ -167,7 +174,12 @@ def prepare(options: SimOptions, catalogue: Catalogue) -> Prepared:
                 return itertools.chain([first], rest)
 
             return Prepared(
-                fleet, first, horizon, power_from_sites=options.fleet is not None, chunks=chunks
+                fleet,
+                first,
+                horizon,
+                power_from_sites=options.fleet is not None,
+                chunks=chunks,
+                reservations=reservations,
             )
         w = (
             first
@@ -182,7 +194,9 @@ def prepare(options: SimOptions, catalogue: Catalogue) -> Prepared:
         raise InvalidInput(
             f"{options.warmup:g} s is not shorter than the run ({horizon:g} s)", "warmup"
         )
-    return Prepared(fleet, w, horizon, power_from_sites=options.fleet is not None)
+    return Prepared(
+        fleet, w, horizon, power_from_sites=options.fleet is not None, reservations=reservations
+    )
 
 
 def simulate(
@@ -198,6 +212,8 @@ def simulate(
     """Run the twin with the live scheduler and summarise (wall time includes both); the
     figures cover the window after ``warmup`` (:mod:`gigawatt.sim.window`)."""
     started = time.perf_counter()
+    if prepared.reservations:
+        policy = replace(policy, reservations=policy.reservations + prepared.reservations)
     scheduler = Scheduler.for_fleet(prepared.fleet, catalogue, policy)
     if prepared.chunks is not None:
         return _simulate_stream(prepared, catalogue, policy, scheduler, seed, progress, extra,

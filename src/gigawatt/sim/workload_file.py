@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from gigawatt.core.errors import InvalidInput
 from gigawatt.core.tiers import Tier
+from gigawatt.sim.reservations import ReservationSpec
 from gigawatt.sim.workload import Restart, RunSettings
 
 
@@ -93,6 +94,8 @@ class JobClass(_Frozen):
     prefill_weight: float = Field(default=0.1, ge=0)
     window_s: float = Field(default=300.0, gt=0)
     min_replicas: int = Field(default=1, ge=0)
+    #: each tenant of a reserved class reserves this many GPUs (``gigawatt.sim.reservations``)
+    reserved_gpus: int | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _one_rate(self) -> JobClass:
@@ -108,6 +111,8 @@ class JobClass(_Frozen):
             allowed = "share, jobs_per_hour or jobs_per_hour_per_1000_gpus"
         if len(rates) != 1:
             raise ValueError(f"class {self.name}: give exactly one of {allowed}")
+        if self.reserved_gpus is not None and self.tier is not Tier.RESERVED:
+            raise ValueError(f"class {self.name}: reserved_gpus applies to the reserved tier")
         if isinstance(self.sizes, dict) and (
             not self.sizes
             or any(k < 1 or v < 0 for k, v in self.sizes.items())
@@ -132,6 +137,7 @@ class WorkloadSpec(_Frozen):
     checkpoint_interval_s: float = Field(default=1800.0, gt=0)
     failures: Failures = Failures()
     classes: tuple[JobClass, ...] = Field(min_length=1)
+    reservations: tuple[ReservationSpec, ...] = ()
 
     @model_validator(mode="after")
     def _unique(self) -> WorkloadSpec:
@@ -139,6 +145,18 @@ class WorkloadSpec(_Frozen):
         if len(names) != len(set(names)):
             raise ValueError("class names must be unique")
         return self
+
+    def reservation_specs(self) -> list[ReservationSpec]:
+        """Top-level reservations, then one per tenant of each class with ``reserved_gpus``
+        (tenant names as the generator gives them: ``CLASS`` or ``CLASS-K``)."""
+        out = list(self.reservations)
+        for c in self.classes:
+            if c.reserved_gpus is None:
+                continue
+            names = [f"{c.name}-{k}" if c.tenants > 1 else c.name for k in range(c.tenants)]
+            out.extend(ReservationSpec(tenant=n, gpus=c.reserved_gpus, gpu_type=c.gpu_type)
+                       for n in names)  # fmt: skip
+        return out
 
     @property
     def settings(self) -> RunSettings:
