@@ -290,8 +290,11 @@ class LocalBackend(Backend):
         for job_id, attempt, adir in attempt_ids(self.state_dir):
             if (job_id, attempt) in keep:
                 continue
+            world = len(adir.rank_logs()) or 1
+            if all(adir.exit(r).exists() for r in range(world)):
+                continue  # every rank's runner finished (and emptied its cgroup)
             hit = False
-            for r in range(len(adir.rank_logs()) or 1):
+            for r in range(world):
                 # Fence what has not started yet, so that it never does.
                 claim = runner.claim(str(adir.claim(r)), {"fenced": True})
                 dirs = [str(d) for d in self._cgroup_dirs(job_id, attempt, r)]

@@ -8,7 +8,8 @@ Each rank of a sandboxed attempt runs as ``bwrap <view> -- setpriv <user> -- <co
 - a read-only view of the host (``--ro-bind / /``) with a fresh ``/proc`` and ``/dev``, a
   private ``/tmp``, ``/var/tmp`` and ``/dev/shm``, and empty directories over what belongs to
   the server: its state directory (every attempt's logs and work directories), its data
-  directory and database file, ``/root`` and ``/home``, the PostgreSQL socket directory;
+  directory and database file, ``/root`` and ``/home``, the PostgreSQL socket and data
+  directories, ``/sys/fs/cgroup`` (other attempts' cgroups are named after their jobs);
   the Python installation the server runs is bound back read-only, so ``python`` works;
 - the attempt's own work directory, writable, as the working directory and ``HOME``;
 - an unprivileged user per tenant: uid/gid ``uid_base + n`` (``n`` allocated once per tenant
@@ -39,7 +40,10 @@ DEFAULT_UID_BASE = 1_500_000
 MAX_TENANTS = 1 << 16
 #: Always private or hidden inside the sandbox (when they exist on the host).
 PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
-HIDDEN = ("/root", "/home", "/run/postgresql", "/var/run/postgresql", "/var/lib/postgresql")
+HIDDEN = (
+    *("/root", "/home", "/run/postgresql", "/var/run/postgresql", "/var/lib/postgresql"),
+    "/sys/fs/cgroup",  # other attempts' cgroups are named after their jobs
+)
 
 
 @dataclass(frozen=True, slots=True)

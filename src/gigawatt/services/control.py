@@ -65,7 +65,7 @@ from gigawatt.services.lifecycle import (
 )
 from gigawatt.services.live_state import KILL, PERIOD, RUNTIME, LiveState, submit_all
 from gigawatt.services.platform import FleetState, Platform
-from gigawatt.services.reconcile import real_end, reconcile, recover_unrecorded
+from gigawatt.services.reconcile import real_end, reconcile, recover_unrecorded, start_at
 from gigawatt.services.tenants import policy_of
 from gigawatt.store.db import transaction
 from gigawatt.store.models import JobModel, TenantModel
@@ -166,6 +166,9 @@ class ControlLoop:
                     live = self._state(s, policy, now)
                 self._sync_queue(s, live, now)
                 self._schedule(s, live, now, work, report)
+                # renew from the end of the tick: a long one (a takeover on a large fleet)
+                # must not leave an expired lease behind for another process to take at once
+                lease_repo.acquire(s, self.holder, p.clock.now(), p.settings.lease_ttl_s)
                 self._crash("tick.before_commit")
         except BaseException:
             self.live = None  # the database rolled back: rebuild from it next tick
@@ -417,25 +420,26 @@ class ControlLoop:
         """Start each attempt with the backend, then record the started ones as ``running``
         with their handles, and end those that could not start, in one transaction."""
         p = self.platform
-        started: list[tuple[int, LaunchSpec, Handle]] = []
+        started: list[tuple[int, LaunchSpec, Handle, float]] = []
         failed: list[tuple[int, LaunchSpec, Outcome]] = []
         for attempt_id, spec in launches:
             self._crash("launch.before_start")
+            launched_at = p.clock.now()
             try:
                 handle = p.backend.start(spec)
             except Exception as exc:
                 failed.append((attempt_id, spec, self._start_failure(spec, exc)))
                 continue
             self._crash("launch.after_start")
-            started.append((attempt_id, spec, handle))
+            started.append((attempt_id, spec, handle, launched_at))
         if not started and not failed:
             return
         kill: list[Handle] = []
         with transaction(p.sessions) as s:
             for attempt_id, spec, outcome in failed:
                 self._fail_start(s, attempt_id, spec, outcome)
-            for attempt_id, spec, handle in started:
-                if not self._record_start(s, attempt_id, spec, handle):
+            for attempt_id, spec, handle, launched_at in started:
+                if not self._record_start(s, attempt_id, spec, handle, launched_at):
                     kill.append(handle)
         for handle in kill:
             # Another control loop ended this attempt while we launched it (lease lost):
@@ -469,8 +473,11 @@ class ControlLoop:
         else:
             self.live = None  # changed behind our back: rebuild from the database
 
-    def _record_start(self, s: Session, attempt_id: int, spec: LaunchSpec, handle: Handle) -> bool:
-        """Record a started attempt; False when it must be killed (another loop ended it)."""
+    def _record_start(
+        self, s: Session, attempt_id: int, spec: LaunchSpec, handle: Handle, launched_at: float
+    ) -> bool:
+        """Record a started attempt, billed from ``launched_at`` (not from the scheduling pass);
+        False when it must be killed (another loop ended it)."""
         p = self.platform
         recorded = attempts_repo.update_attempt(
             s,
@@ -480,6 +487,9 @@ class ControlLoop:
             handle=dict(handle.data),
         )
         if recorded:
+            row = attempts_repo.get_attempt(s, attempt_id)
+            if row is not None:
+                start_at(s, row, launched_at, p.clock.now())
             try:
                 jobs_repo.transition(s, spec.job_id, JobStatus.RUNNING, p.clock.now())
             except Conflict as exc:

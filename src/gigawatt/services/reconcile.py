@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from gigawatt.backends.base import ExitStatus, Handle
@@ -43,28 +44,38 @@ LOST_REASON = "lost: the control plane restarted and the job's processes were go
 def reconcile(platform: Platform, session: Session) -> dict[str, int]:
     """Adopt or end every active attempt; returns counts ``{adopted, ended, requeued}``."""
     counts = {"adopted": 0, "ended": 0, "requeued": 0}
-    for attempt, job in attempts_repo.active_attempts(session):
-        handle = handle_of(attempt)
+    # Light rows first: ORM rows are loaded only for the attempts that are not simply adopted.
+    for row in attempts_repo.active_rows(session):
+        handle = None if row.handle is None else Handle(row.job_id, row.attempt, dict(row.handle))
+        if handle is not None and _adopt(platform, handle):
+            counts["adopted"] += 1
+            continue
+        loaded = attempts_repo.active_by_ids(session, [row.id]).get(row.id)
+        if loaded is None:
+            continue
+        attempt, job = loaded
         if handle is None:
             found = recover_unrecorded(platform, session, attempt, job)
             if found is None:
                 counts["requeued"] += 1
                 continue
-            handle = found
-        try:
-            adopted = platform.backend.adopt(handle)
-        except Exception:
-            log.exception("adopting job %s attempt %s failed", job.id, attempt.attempt)
-            adopted = False
-        if adopted:
-            counts["adopted"] += 1
-            continue
+            if _adopt(platform, found):
+                counts["adopted"] += 1
+                continue
         _end_lost(platform, session, attempt, job)
         counts["ended"] += 1
     if any(counts.values()):
         log.info("reconciled attempts after takeover: %s", counts)
     sweep_orphans(platform, session)
     return counts
+
+
+def _adopt(platform: Platform, handle: Handle) -> bool:
+    try:
+        return platform.backend.adopt(handle)
+    except Exception:
+        log.exception("adopting job %s attempt %s failed", handle.job_id, handle.attempt)
+        return False
 
 
 def recover_unrecorded(
@@ -89,6 +100,9 @@ def recover_unrecorded(
         session, attempt.id, status=AttemptStatus.RUNNING.value, handle=data
     )
     attempt.status, attempt.handle = AttemptStatus.RUNNING.value, data
+    real_start = data.get("started_at")
+    if isinstance(real_start, int | float):  # billed from when its runner started it
+        start_at(session, attempt, float(real_start), platform.clock.now())
     if job.status == JobStatus.STARTING.value:
         try:
             jobs_repo.transition(session, job.id, JobStatus.RUNNING, platform.clock.now())
@@ -96,6 +110,27 @@ def recover_unrecorded(
             log.warning("job %s: %s", job.id, exc.message)
     log.warning("job %s attempt %s was launched but not recorded: adopted", job.id, attempt.attempt)
     return handle
+
+
+def start_at(session: Session, attempt: AttemptModel, start: float, now: float) -> None:
+    """Bill the attempt from ``start`` (when it really started, clamped between when it was
+    scheduled and ``now``) rather than from when it was scheduled, provided nothing of it was
+    billed yet. The row in ``session`` is updated too."""
+    begin = min(max(start, attempt.started_at), now)
+    if begin <= attempt.started_at or attempt.metered_until != attempt.started_at:
+        return
+    done = session.execute(
+        update(AttemptModel)
+        .where(
+            AttemptModel.id == attempt.id,
+            AttemptModel.started_at == attempt.started_at,
+            AttemptModel.metered_until == attempt.started_at,
+        )
+        .values(started_at=begin, metered_until=begin, last_heartbeat_at=begin)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount == 1:  # type: ignore[attr-defined]
+        attempt.started_at = attempt.metered_until = attempt.last_heartbeat_at = begin
 
 
 def sweep_orphans(platform: Platform, session: Session) -> list[str]:
