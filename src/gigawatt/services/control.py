@@ -333,6 +333,9 @@ class ControlLoop:
                 or job.max_runtime_s is None
                 or now < attempt.started_at + job.max_runtime_s
             ):
+                if attempt.stop_reason is None and job.max_runtime_s is not None:
+                    # billed (and timed) from its launch, a little after it was scheduled
+                    live.runtime_at(attempt_id, attempt.started_at + job.max_runtime_s)
                 continue
             if request_stop(self.platform, s, attempt, reason, now):
                 handle = handle_of(attempt)

@@ -148,6 +148,11 @@ class LiveState:
             live.kill_after = kill_after
             self._push(kill_after, attempt_id, KILL)
 
+    def runtime_at(self, attempt_id: int, at: float) -> None:
+        """Check ``max_runtime_s`` again at ``at`` (the attempt started later than thought)."""
+        if attempt_id in self.attempts:
+            self._push(at, attempt_id, RUNTIME)
+
     def killed(self, attempt_id: int) -> None:
         """SIGKILL was sent."""
         live = self.attempts.get(attempt_id)
