@@ -108,12 +108,18 @@ def test_serve_keeps_idle_connections_past_five_seconds(tmp_path: Path) -> None:
             except OSError:
                 time.sleep(0.1)
         request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-        with sock:
+        with sock, sock.makefile("rb") as answers:
             for pause in (0.0, 6.0):
                 time.sleep(pause)
                 sock.sendall(request)
-                answer = sock.recv(65536)
-                assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+                status = answers.readline()
+                assert status.startswith(b"HTTP/1.1 200"), status
+                length = 0
+                while (line := answers.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                assert b"ok" in answers.read(length)
     finally:
         proc.terminate()
         proc.wait(20)
