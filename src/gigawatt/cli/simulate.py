@@ -16,7 +16,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from gigawatt.cli.args import parse_choice, write_output
 from gigawatt.core.catalogue import default_catalogue
@@ -99,12 +105,15 @@ def progress_bar(
     columns = (
         TextColumn("simulating"),
         BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.fields[days]:,.2f} of {task.fields[total_days]:,.2f} days"),
         TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("virtual time", total=total_s)
-        yield lambda now: bar.update(task, completed=min(now, total_s))
+        task = bar.add_task("virtual time", total=total_s, days=0.0, total_days=total_s / 86400)
+        yield lambda now: bar.update(task, completed=min(now, total_s), days=now / 86400)
 
 
 def _writable(text: str | None, field: str) -> None:
