@@ -328,3 +328,23 @@ def test_disconnect_from_a_replica_bills_its_running_usage(
     [record] = gateway.records(alice.id)
     assert record.status == "client_disconnected" and record.prompt_tokens == 3
     assert 4 <= record.completion_tokens < 200
+
+
+def test_client_leaving_a_non_streaming_request_cancels_the_upstream_call(
+    gateway: Gateway, alice: Tenant
+) -> None:
+    gateway.upstream.head_delay = 3.0  # the upstream takes 3 s to answer
+    body = {"model": "small", "messages": CHAT, "max_tokens": 5}
+    start = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{gateway.url}/v1/chat/completions", json=body, headers=alice.headers, timeout=0.5
+        )
+    deadline = time.monotonic() + 10
+    while not gateway.records(alice.id):
+        assert time.monotonic() < deadline, "no usage record after the disconnect"
+        time.sleep(0.05)
+    assert time.monotonic() - start < 2.5  # metered at the disconnect, not at the answer
+    [record] = gateway.records(alice.id)
+    assert record.status == "client_disconnected" and record.amount_usd == 0
+    assert "cancelled" in record.reason

@@ -21,6 +21,7 @@ import httpx
 from sqlalchemy.engine import Engine
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive
 
 from gigawatt.core.errors import Forbidden, GigawattError
 from gigawatt.inference import repo, token_accounting
@@ -319,12 +320,18 @@ class Gateway:
 
     # -- forwarding ------------------------------------------------------------------------
 
-    async def respond(self, prep: AdmittedRequest) -> Response:
+    async def respond(self, prep: AdmittedRequest, receive: Receive | None = None) -> Response:
         """Forward an admitted request and answer it. Should it end without a usage record
         (cancelled, or an unexpected error), one recording the failure is written, which
-        also releases what admission reserved."""
+        also releases what admission reserved. With ``receive`` (the client's ASGI channel),
+        a non-streaming request whose client goes away is cancelled at once, upstream call
+        included (streams watch their client themselves)."""
         try:
-            return await (self.stream(prep) if prep.request.stream else self.complete(prep))
+            if prep.request.stream:
+                return await self.stream(prep)
+            if receive is None:
+                return await self.complete(prep)
+            return await self._complete_watching(prep, receive)
         except BaseException as exc:
             if not prep.metered:
                 cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
@@ -332,6 +339,32 @@ class Gateway:
                 why = f"request ended before an answer ({type(exc).__name__}); nothing billed"
                 await self.meter(prep, RequestOutcome(status, 0, 0, why))
             raise
+
+    async def _complete_watching(self, prep: AdmittedRequest, receive: Receive) -> Response:
+        """:meth:`complete`, cancelled if the client disconnects before its answer."""
+        answer: list[Response] = []
+        failed: list[Exception] = []
+        async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch)
+            try:
+                answer.append(await self.complete(prep))
+            except Exception as exc:  # raised below as itself, not as an exception group
+                failed.append(exc)
+            group.cancel_scope.cancel()
+        if failed:
+            raise failed[0]
+        if answer:
+            return answer[0]
+        if not prep.metered:  # the upstream call was cancelled: its connection is closed
+            why = "client disconnected before the answer; upstream call cancelled, nothing billed"
+            await self.meter(prep, RequestOutcome("client_disconnected", 0, 0, why))
+        return Response(status_code=499)  # nobody reads it
 
     async def complete(self, prep: AdmittedRequest) -> Response:
         """Forward a non-streaming request (with retries and fallbacks) and meter its usage."""

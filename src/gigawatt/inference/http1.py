@@ -106,7 +106,7 @@ class Response:
         except TimeoutError:
             self._discard()
             raise ReadTimedOut(f"no data for {self._timeout:g} s") from None
-        except BrokenResponse:
+        except (BrokenResponse, asyncio.CancelledError):
             self._discard()
             raise
         except (ValueError, ConnectionError, OSError) as exc:
@@ -233,8 +233,8 @@ class Http1Client:
         except asyncio.LimitOverrunError:
             writer.close()
             raise BrokenResponse("response headers too large") from None
-        except BrokenResponse:
-            writer.close()
+        except (BrokenResponse, asyncio.CancelledError):
+            writer.close()  # cancelled (the client left): the server sees its client go
             raise
         return Response(self, origin, conn, head, self._read_timeout)
 

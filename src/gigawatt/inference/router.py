@@ -130,13 +130,13 @@ def build_router(deps: InferenceDeps) -> tuple[APIRouter, Gateway]:
     async def chat_completions(request: Request) -> Response:
         """OpenAI chat completions (streaming or not), metered by tokens."""
         prep = await gateway.admit(request, "chat")
-        return await gateway.respond(prep)
+        return await gateway.respond(prep, request.receive)
 
     @route("/v1/completions", "POST")
     async def completions(request: Request) -> Response:
         """OpenAI text completions (streaming or not), metered by tokens."""
         prep = await gateway.admit(request, "text")
-        return await gateway.respond(prep)
+        return await gateway.respond(prep, request.receive)
 
     @route("/v1/models", "GET")
     async def list_models(request: Request) -> Response:
