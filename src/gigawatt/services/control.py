@@ -38,6 +38,7 @@ import socket
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -392,16 +393,19 @@ class ControlLoop:
             try:
                 if job is None:
                     raise Conflict(f"job {job_id} is gone")
-                jobs_repo.transition(s, job_id, JobStatus.STARTING, now, reason="")
+                number = job.attempts + 1
+                fields: dict[str, Any] = {"attempts": number}
+                if job.started_at is None:
+                    fields["started_at"] = now
+                jobs_repo.transition(s, job_id, JobStatus.STARTING, now, reason="", **fields)
             except Conflict:
                 sched.release(job_id)  # cancelled meanwhile: give its GPUs back
                 continue
             indices = sched.gpu_indices(job_id)
             sites = {node: fleet.nodes[node].site for node, _ in start.placement}
-            attempt = attempts_repo.create_attempt(s, job, start.placement, indices, sites, now)
-            jobs_repo.set_fields(s, job_id, attempts=attempt.attempt)
-            if job.started_at is None:
-                jobs_repo.set_fields(s, job_id, started_at=now)
+            attempt = attempts_repo.create_attempt(
+                s, job, start.placement, indices, sites, now, number
+            )
             live.add(ActiveRow.of(attempt, job))
             spec = LaunchSpec(
                 job_id=job_id,

@@ -23,9 +23,11 @@ def create_attempt(
     gpu_indices: Sequence[Sequence[int]],
     sites: dict[str, str],
     now: float,
+    number: int | None = None,
 ) -> AttemptModel:
-    """A ``starting`` attempt plus one allocation row per GPU (the PK forbids sharing a GPU)."""
-    number = job.attempts + 1
+    """A ``starting`` attempt (number ``number``, default the job's next) plus one allocation
+    row per GPU (the PK forbids sharing a GPU)."""
+    number = job.attempts + 1 if number is None else number
     row = AttemptModel(
         job_id=job.id,
         attempt=number,
