@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from sim_helpers import CheckingScheduler, two_site_fleet
 from test_sim_twin import MIXED
 
@@ -18,8 +20,11 @@ from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.fleet import uniform_fleet
 from gigawatt.scheduling.model import SchedulingPolicy
 from gigawatt.scheduling.scheduler import Scheduler
+from gigawatt.sim.charts import dashboard_png
 from gigawatt.sim.generator import generate, generate_chunks
+from gigawatt.sim.html import render_report
 from gigawatt.sim.metrics import summarise
+from gigawatt.sim.run import SimOptions, run
 from gigawatt.sim.sketch import RATIO
 from gigawatt.sim.stream import StreamTwin
 from gigawatt.sim.stream_metrics import summarise_stream
@@ -193,3 +198,19 @@ def test_chunks_follow_each_other_and_the_first_is_the_one_day_workload(
     for a, b in itertools.pairwise(chunks):
         assert float(a.submit_s[-1]) < float(b.submit_s[0])
     assert float(chunks[2].submit_s[-1]) < 2.5 * DAY
+
+
+def test_a_streaming_run_from_options_has_every_key_and_draws_its_report(
+    catalogue: Catalogue, tmp_path: Path
+) -> None:
+    path = tmp_path / "churn.yaml"
+    path.write_text(yaml.safe_dump({**CHURN, "days": 1.5}), encoding="utf-8")
+    common = {"workload": path, "gpus": 64, "days": 1.5, "warmup": "auto"}
+    streamed = run(SimOptions(**common, stream=True), catalogue)
+    exact = run(SimOptions(**common, stream=False), catalogue)
+    assert streamed.summary["streaming"] is True and "streaming" not in exact.summary
+    assert set(exact.summary) <= set(streamed.summary)
+    assert streamed.summary["jobs"] > 1000 and streamed.summary["sim_days"] == 1.5
+    html = render_report(streamed)
+    assert html.lower().startswith("<!doctype html>") and "data:image/png;base64," in html
+    assert dashboard_png(streamed).startswith(b"\x89PNG")
