@@ -243,3 +243,25 @@ def test_refusal_and_isolation_modes(tmp_path: Path) -> None:
     refusal = broken.refusal(True)
     assert refusal is not None and "--isolation none" in refusal
     assert broken.refusal(False) is None  # internal tenants' jobs still run
+
+
+def test_no_descriptor_of_the_control_plane_reaches_the_job(tmp_path: Path) -> None:
+    """The runner closes what it inherits (a kill -9'd server's listening socket once stayed
+    open in every runner, so the restarted server could not bind its port)."""
+    secret = tmp_path / "server-secret"
+    secret.write_text("x")
+    fd = os.open(secret, os.O_RDONLY)
+    os.set_inheritable(fd, True)  # as the server's listening socket is
+    try:
+        backend = LocalBackend(tmp_path / "state", gpus=[])
+        code = "import os, time; print(os.listdir('/proc/self/fd'), flush=True); time.sleep(30)"
+        h = backend.start(make_spec([PY, "-c", code]))
+    finally:
+        os.close(fd)
+    wait_for_log(backend, "[")
+    runner_pid = h.data["ranks"][0]["pid"]  # type: ignore[index]
+    held = [os.readlink(f) for f in Path(f"/proc/{runner_pid}/fd").iterdir()]
+    backend.kill(h)
+    wait(backend, h)
+    assert str(secret) not in held, held
+    assert "server-secret" not in backend.logs("job-1", 1)
