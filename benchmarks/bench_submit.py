@@ -180,7 +180,11 @@ def main() -> None:
             for p in procs:
                 p.terminate()
             for p in procs:
-                p.wait(30)
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(10)
     ok = codes.get(201, 0) + codes.get(200, 0)
     ms = [x * 1000 for x in latencies]
     print(f"two servers on one PostgreSQL, {clients} concurrent clients, {seconds:.0f} s measured")
