@@ -80,6 +80,10 @@ class Balancer:
         self._replicas = fresh
         self._loaded_at = now
 
+    def fresh(self) -> bool:
+        """Whether the replica list is younger than ``ttl_s`` (no reload needed)."""
+        return self._clock.now() - self._loaded_at <= self._ttl_s
+
     def replicas(self, model_id: str | None = None) -> list[Replica]:
         """Known replicas (of one model)."""
         return [r for r in self._replicas.values() if model_id is None or r.model_id == model_id]

@@ -150,6 +150,18 @@ class Gateway:
             self._callers[authorization] = (now, caller)
         return caller
 
+    def cached_caller(self, authorization: str | None) -> Caller | None:
+        """The caller behind the header if a fresh successful check is cached (no I/O)."""
+        ttl = self.deps.settings.cache_ttl_s
+        if ttl <= 0 or not authorization:
+            return None
+        found = self._callers.get(authorization)
+        now = self.deps.clock.now()
+        if found is None or now - found[0] > ttl:
+            return None
+        expires_at = getattr(found[1], "expires_at", None)
+        return found[1] if expires_at is None or now < expires_at else None
+
     def forget_callers(self) -> None:
         """Drop every cached authentication (a key was revoked: it gets 401 at once here)."""
         self._callers.clear()
@@ -242,7 +254,34 @@ class Gateway:
             except BadRequest as exc:
                 error = exc
         auth = request.headers.get("authorization")
+        fast = self._prepare_from_caches(auth, parsed, error, kind)
+        if fast is not None:  # nothing to read or write: no trip to a database thread
+            return fast
         return await self.db(lambda: self._prepare(auth, parsed, error, kind))
+
+    def _prepare_from_caches(
+        self,
+        authorization: str | None,
+        parsed: tuple[InferenceRequest, dict[str, Any]] | None,
+        error: GigawattError | None,
+        kind: Kind,
+    ) -> AdmittedRequest | None:
+        """:meth:`_prepare` when the caller, the model (and its replicas) and the limits are
+        all in this process's fresh caches and no limit needs the database; else None."""
+        caller = self.cached_caller(authorization)
+        if caller is None or parsed is None or error is not None:
+            return None
+        entry = self.catalog.peek(parsed[0].model)
+        if entry is None or (entry.local and not self.balancer.fresh()):
+            return None
+        if caller.tenant_id is None or caller.is_admin:
+            return None
+        limits = self.limit_cache.peek(
+            token_accounting.subjects_of(caller.tenant_id, caller.key_id)
+        )
+        if limits is None or any(not lim.empty for lim in limits.values()):
+            return None
+        return self._prepare(authorization, parsed, error, kind)
 
     # -- routing ---------------------------------------------------------------------------
 

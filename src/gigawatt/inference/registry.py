@@ -260,6 +260,12 @@ class ModelCatalog:
             )
         return found
 
+    def peek(self, model_id: str) -> ModelEntry | None:
+        """The model if this process's copy is fresh and has it (never reads the database)."""
+        if self._clock.now() - self._loaded_at > self._ttl_s:
+            return None
+        return self._models.get(model_id)
+
     def all(self) -> list[ModelEntry]:
         """Every model, freshly loaded."""
         self._reload()

@@ -108,6 +108,17 @@ class LimitCache:
                 self._entries[subject] = (now, loaded.get(subject, NO_LIMITS))
         return {s: self._entries[s][1] for s in subjects}
 
+    def peek(self, subjects: list[Subject]) -> dict[Subject, Limits] | None:
+        """Limits of ``subjects`` if all are cached and fresh (never reads the database)."""
+        now = self._clock.now()
+        found: dict[Subject, Limits] = {}
+        for subject in subjects:
+            entry = self._entries.get(subject)
+            if entry is None or now - entry[0] > self._ttl_s:
+                return None
+            found[subject] = entry[1]
+        return found
+
     def forget(self, subject: Subject) -> None:
         """Drop a cached entry (after this process changed it)."""
         self._entries.pop(subject, None)
