@@ -15,7 +15,8 @@ Policy (``Ordering.PRIORITY``, the live one):
   in the GPUs left over at the shadow time (GPU-count level, node fragmentation ignored);
 - preemption: internal jobs, and reserved jobs within their tenant's reservation, may preempt
   spot; victims free the fewest GPUs. Victims keep their GPUs until :meth:`release` (the live
-  grace period); the preemptor waits with the victims' nodes held for it;
+  grace period); the preemptor waits with the victims' nodes held for it, and with the site power
+  it will need kept from other jobs (else they could take it and preempt again, forever);
 - ``internal_floor_gpus``: reserved (beyond reservations) and on-demand sales stop short of the
   GPUs internal work is guaranteed; ``external_cap_gpus`` caps everything sold outside.
 """
@@ -453,6 +454,8 @@ class Scheduler(SchedulerViews):
         for pool in cap.pools_by_type.get(job.gpu_type, ()):
             if not cap.power_fits(pool.site, pool.gpu_type, job.gpus):
                 continue
+            if self._waiting and not self._power_left_for_waiting(pool.site, job, holder):
+                continue
             if job.gpus <= pool.per_node:
                 found = cap.best_node(pool, job.gpus, holder)
                 if found is not None and (best is None or found[1] < best[1]):
@@ -464,6 +467,32 @@ class Scheduler(SchedulerViews):
                 if nodes is not None:
                     return [(n, pool.per_node) for n in nodes]
         return None if best is None else [(best[0], job.gpus)]
+
+    def _power_left_for_waiting(self, site: str, job: JobRequest, holder: str | None) -> bool:
+        """Whether ``job`` on ``site`` leaves the site power that preemptors waiting there
+        (other than ``holder``) still need once their victims are gone. Without this a job
+        started while a preemptor waits can take the power its victims free, and the
+        preemptor, unable to start, has more spot work preempted, again and again."""
+        cap = self.cap
+        waiting_here = {
+            pid for n, pid in cap.held.items() if pid != holder and cap.node_pool[n].site == site
+        }
+        if not waiting_here:
+            return True
+        reserved_kw = 0.0
+        for pid in sorted(waiting_here):
+            waiting = self._queued.get(pid)
+            if waiting is None:
+                continue
+            need = cap.kw_per_gpu[waiting.gpu_type] * waiting.gpus
+            draining = sum(
+                cap.kw_per_gpu[r.job.gpu_type] * r.job.gpus
+                for v in self._waiting.get(pid, ())
+                if (r := self._running.get(v)) is not None
+            )
+            reserved_kw += max(0.0, need - draining)
+        kw = cap.kw_per_gpu[job.gpu_type] * job.gpus + reserved_kw
+        return cap.site_used_kw[site] + kw <= cap.site_cap_kw[site] + 1e-6
 
     def _start(
         self,
