@@ -247,8 +247,9 @@ def generate_chunks(
     first_chunk: int = 0,
 ) -> Iterator[Workload]:
     """The jobs of ``spec`` over ``days`` in consecutive chunks of ``chunk_days`` (the last one
-    shorter), each generated on its own (seed :func:`chunk_seed`) and shifted to its place: the
-    streaming twin never holds more than two chunks. Chunk 0 is ``generate(spec, ...,
+    shorter), each generated on its own (seed :func:`chunk_seed`) and shifted to its place;
+    ``meta["chunk_end_s"]`` is the time its arrivals end before, so the streaming twin plays a
+    chunk before the next one is generated. Chunk 0 is ``generate(spec, ...,
     days=min(days, chunk_days))`` itself; a later chunk with no jobs is skipped. Inference
     replicas do not carry over a chunk boundary (each chunk starts its own staircase)."""
     the_seed = spec.seed if seed is None else seed
@@ -264,7 +265,9 @@ def generate_chunks(
             if c == 0:
                 raise
             continue
-        yield replace(w, submit_s=w.submit_s + c * chunk_days * 86400.0) if c else w
+        end = {"chunk_end_s": (c * chunk_days + length) * 86400.0}
+        shifted = w.submit_s + c * chunk_days * 86400.0 if c else w.submit_s
+        yield replace(w, submit_s=shifted, meta={**w.meta, **end})
 
 
 def _inference_jobs(

@@ -43,6 +43,9 @@ from gigawatt.sim.workload_file import load_workload
 _DAY = 86400.0
 #: Generated workloads expected to hold more jobs than this run streaming (bounded memory).
 STREAM_FROM = 250_000
+#: Simulated days per generated chunk of a streaming run (1.2 M jobs a day on a 1 GW fleet:
+#: a quarter of a day keeps the chunk and its generation small next to the jobs running).
+CHUNK_DAYS = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,9 +166,9 @@ def prepare(options: SimOptions, catalogue: Catalogue) -> Prepared:
             raise InvalidInput("--time-scale applies to traces; use --load for a workload")
         days = options.days or spec.days
         horizon = days * _DAY
-        chunk = dict(seed=options.seed, days=days, load=options.load)
+        chunk = dict(seed=options.seed, days=days, load=options.load, chunk_days=CHUNK_DAYS)
         first = next(generate_chunks(spec, fleet, catalogue, **chunk))  # type: ignore[arg-type]
-        expected = len(first) * max(1.0, days)
+        expected = len(first) * days / min(days, CHUNK_DAYS)
         stream = options.stream if options.stream is not None else expected > STREAM_FROM
         if stream:
 
@@ -183,7 +186,7 @@ def prepare(options: SimOptions, catalogue: Catalogue) -> Prepared:
             )
         w = (
             first
-            if days <= 1
+            if days <= CHUNK_DAYS
             else generate(
                 spec, fleet, catalogue, seed=options.seed, days=options.days, load=options.load
             )

@@ -48,6 +48,10 @@ from gigawatt.sim.twin import (
 )
 from gigawatt.sim.workload import TIERS, Restart, Workload
 
+#: ``Workload.meta`` key of a chunk: the time its arrivals end before (the next chunk's arrivals
+#: come at or after it), so the twin can play a chunk without generating the next one first.
+CHUNK_END = "chunk_end_s"
+
 _NAN = math.nan
 #: Per-bucket sums (rows): queueing and JCT per tier (count, sum), internal wheel figures.
 SUMS = {
@@ -204,17 +208,16 @@ class StreamTwin:
         """Run every chunk to the end (or the horizon); jobs left are cancelled then.
         ``progress(virtual time)`` is called every ``progress_every`` events."""
         handlers = (self._arrive, self._finish, self._fail)
-        end = self.t0
-        while self._next is not None:
-            chunk = self._next
+        chunk = self._next
+        self._next = None  # the twin keeps no chunk beyond the one it plays
+        while chunk is not None:
             self._load(chunk)
-            self._next = next(self._chunks, None)
-            before = None
-            if self._next is not None and len(self._next):
-                before = float(self._next.submit_s[0])
-                if before <= float(chunk.submit_s[-1]):
-                    raise ValueError("workload chunks must follow each other in time")
-            end = self.engine.run(
+            mark = chunk.meta.get(CHUNK_END)
+            before = None if mark is None else float(mark)
+            if before is not None and float(chunk.submit_s[-1]) >= before:
+                raise ValueError(f"a workload chunk has arrivals at or after its end {before}")
+            self._base += len(chunk)
+            self.engine.run(
                 handlers,
                 until=self.horizon_end,
                 progress=progress,
@@ -223,7 +226,19 @@ class StreamTwin:
                 instant_end=self._pass,
                 before=before,
             )
-            self._base += len(chunk)
+            self._cols = ([], [], [], [], [], [], [])  # free the lists before the next chunk
+            del chunk
+            chunk = next(self._chunks, None)
+            if chunk is not None and len(chunk) and chunk.submit_s[0] < self.engine.clock.now():
+                raise ValueError("workload chunks must follow each other in time")
+        # after the last arrival: run what is left (to the horizon, or until every job ended)
+        end = self.engine.run(
+            handlers,
+            until=self.horizon_end,
+            progress=progress,
+            progress_every=progress_every,
+            instant_end=self._pass,
+        )
         self._cancel_rest(end)
         return end
 
@@ -243,7 +258,7 @@ class StreamTwin:
     def _arrive(self, t: float, k: int) -> None:
         submit, dur, gpus, tier, tenant, gtype, prio = self._cols
         g, tr = gpus[k], tier[k]
-        job = _Job(self._base + k, submit[k], dur[k], g, tr, tenant[k], gtype[k])
+        job = _Job(self._base - len(submit) + k, submit[k], dur[k], g, tr, tenant[k], gtype[k])
         job.prio = prio[k]
         self.n += 1
         self.jobs_by_tier[tr] += 1
