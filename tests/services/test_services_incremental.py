@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Callable
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from services_support import status, submit, tenant
 
+from gigawatt.backends.base import LaunchSpec
 from gigawatt.backends.fake import ENV_DURATION, FakeBackend
 from gigawatt.core.clock import ManualClock
 from gigawatt.core.errors import Unschedulable
@@ -79,7 +81,7 @@ def _summary(decision: Decision) -> tuple[list[str], list[str]]:
 
 @settings(max_examples=150, deadline=None)
 @given(ops)
-def test_incremental_passes_decide_like_a_rebuild(sequence: list[tuple[object, ...]]) -> None:
+def test_incremental_passes_decide_like_a_rebuild(sequence: list[tuple[Any, ...]]) -> None:
     """After any sequence of submissions, passes, releases and cancels, one scheduler kept
     across passes starts the same jobs, and preempts for the same jobs, as one rebuilt from
     its allocations and queue (the control loop's old way)."""
@@ -89,11 +91,11 @@ def test_incremental_passes_decide_like_a_rebuild(sequence: list[tuple[object, .
         if op[0] == "submit":
             _, tier, gpus, tenant_name, runtime = op
             n += 1
-            job = JobRequest(f"j{n}", str(tenant_name), tier, "H100", int(gpus), now, 0, runtime)  # type: ignore[arg-type]
+            job = JobRequest(f"j{n}", tenant_name, tier, "H100", gpus, now, 0, runtime)
             with contextlib.suppress(Unschedulable):
                 inc.submit(job)
         elif op[0] == "schedule":
-            now += float(op[1])  # type: ignore[arg-type]
+            now += float(op[1])
             fresh = _rebuilt(inc)
             inc.invalidate()  # as the control loop does when time moved on
             assert _summary(inc.schedule(now)) == _summary(fresh.schedule(now))
@@ -101,11 +103,11 @@ def test_incremental_passes_decide_like_a_rebuild(sequence: list[tuple[object, .
         elif op[0] == "release":
             running = sorted(j.job_id for j in inc.running_jobs())
             if running:
-                inc.release(running[int(op[1]) % len(running)])  # type: ignore[call-overload]
+                inc.release(running[int(op[1]) % len(running)])
         else:
             queued = [j.job_id for j in inc.queued_jobs()]
             if queued:
-                inc.cancel(queued[int(op[1]) % len(queued)])  # type: ignore[call-overload]
+                inc.cancel(queued[int(op[1]) % len(queued)])
 
 
 def _fresh_from_db(platform: Platform) -> Scheduler:
@@ -206,3 +208,27 @@ def test_memory_stays_bounded_after_churn(
     assert sizes["beats"] <= 2 * running + 64
     assert len(backend._attempts) <= 20 + running + 1
     assert len(backend._unreported) <= running
+
+
+def test_fake_backend_reports_each_end_once_and_forgets_old_ones(clock: ManualClock) -> None:
+    """``poll_many`` (what the loop calls each tick) reports every attempt that ended since the
+    last call — by its duration, SIGTERM, or lost — once, among the handles asked about; ended
+    attempts reported beyond ``max_ended`` are forgotten (then polled as lost)."""
+    backend = FakeBackend(clock, max_ended=2)
+    handles = {}
+    for n, env in enumerate(({ENV_DURATION: "5"}, {}, {}, {})):
+        spec = LaunchSpec(f"j{n}", 1, ("true",), env, (("n", 1),), ((n,),), "H100", None, "t")
+        handles[(f"j{n}", 1)] = backend.start(spec)
+    assert backend.poll_many(handles) == {}
+    clock.advance(5)
+    backend.terminate(handles[("j1", 1)])
+    backend.lose("j2", 1)
+    ended = backend.poll_many(handles)
+    assert sorted(ended) == [("j0", 1), ("j1", 1), ("j2", 1)]
+    assert ended[("j0", 1)].exit_code == 0 and ended[("j1", 1)].exit_code == -15
+    assert ended[("j2", 1)].reason == "lost"
+    assert backend.poll_many(handles) == {}  # each end reported once
+    backend.finish("j3", 1)
+    assert backend.poll_many({("j3", 1): handles[("j3", 1)]}) == {("j3", 1): ended[("j0", 1)]}
+    assert backend.poll(handles[("j0", 1)]) is not None
+    assert len(backend._attempts) == 2  # j0 forgotten (oldest of three reported), j2 lost
