@@ -66,7 +66,7 @@ from gigawatt.services.lifecycle import (
 )
 from gigawatt.services.live_state import KILL, PERIOD, RUNTIME, LiveState, submit_all
 from gigawatt.services.platform import FleetState, Platform
-from gigawatt.services.reconcile import real_end, reconcile, recover_unrecorded, start_at
+from gigawatt.services.reconcile import real_span, reconcile, recover_unrecorded, start_at
 from gigawatt.services.tenants import policy_of
 from gigawatt.store.db import transaction
 from gigawatt.store.models import JobModel, TenantModel
@@ -265,7 +265,7 @@ class ControlLoop:
                 continue
             attempt, job = row
             energy = self._energy(handle)
-            end = real_end(attempt, status, now) or now
+            end = real_span(s, attempt, status, now) or now
             outcome = outcome_of(attempt, job, status)
             finish_attempt(p, s, attempt, job, end, outcome, status.exit_code, energy)
             report.ended.append(job.id)

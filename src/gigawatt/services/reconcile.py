@@ -160,8 +160,19 @@ def _end_lost(platform: Platform, session: Session, attempt: AttemptModel, job: 
     if status is None and outcome.job_status is JobStatus.FAILED and attempt.stop_reason is None:
         outcome = Outcome(AttemptStatus.FAILED, JobStatus.FAILED, LOST_REASON)
     code = None if status is None else status.exit_code
-    end = real_end(attempt, status, platform.clock.now()) or attempt.last_heartbeat_at
+    end = real_span(session, attempt, status, platform.clock.now()) or attempt.last_heartbeat_at
     finish_attempt(platform, session, attempt, job, end, outcome, code)
+
+
+def real_span(
+    session: Session, attempt: AttemptModel, status: ExitStatus | None, now: float
+) -> float | None:
+    """For an attempt that ended with ``status``: bill it from the start its supervisor
+    recorded (when nothing of it was billed yet) and return the end it recorded (see
+    :func:`real_end`)."""
+    if status is not None and status.started_at is not None:
+        start_at(session, attempt, status.started_at, now)
+    return real_end(attempt, status, now)
 
 
 def real_end(attempt: AttemptModel, status: ExitStatus | None, now: float) -> float | None:
