@@ -90,6 +90,8 @@ class Scheduler(SchedulerViews):
         self._ends: dict[str, list[tuple[float, str]]] = {}
         #: (GPU type, GPUs, tier) that passed :meth:`check` (the fleet and policy are fixed)
         self._fits: set[tuple[str, int, Tier]] = set()
+        #: sites whose power cap is below what all their GPUs draw: power can run out first
+        self._power_capped = self._capped_sites()
 
     @classmethod
     def for_fleet(
@@ -454,7 +456,11 @@ class Scheduler(SchedulerViews):
         for pool in cap.pools_by_type.get(job.gpu_type, ()):
             if not cap.power_fits(pool.site, pool.gpu_type, job.gpus):
                 continue
-            if self._waiting and not self._power_left_for_waiting(pool.site, job, holder):
+            if (
+                self._waiting
+                and pool.site in self._power_capped
+                and not self._power_left_for_waiting(pool.site, job, holder)
+            ):
                 continue
             if job.gpus <= pool.per_node:
                 found = cap.best_node(pool, job.gpus, holder)
@@ -468,11 +474,21 @@ class Scheduler(SchedulerViews):
                     return [(n, pool.per_node) for n in nodes]
         return None if best is None else [(best[0], job.gpus)]
 
+    def _capped_sites(self) -> frozenset[str]:
+        cap = self.cap
+        full_kw: dict[str, float] = {}
+        for pool in cap.pools:
+            kw = cap.kw_per_gpu[pool.gpu_type] * pool.per_node * len(pool.nodes)
+            full_kw[pool.site] = full_kw.get(pool.site, 0.0) + kw
+        return frozenset(s for s, kw in full_kw.items() if cap.site_cap_kw[s] < kw - 1e-6)
+
     def _power_left_for_waiting(self, site: str, job: JobRequest, holder: str | None) -> bool:
         """Whether ``job`` on ``site`` leaves the site power that preemptors waiting there
         (other than ``holder``) still need once their victims are gone. Without this a job
         started while a preemptor waits can take the power its victims free, and the
-        preemptor, unable to start, has more spot work preempted, again and again."""
+        preemptor, unable to start, has more spot work preempted, again and again. Only
+        asked for power-capped sites: where the cap covers every GPU, the held nodes are
+        enough (and the answer would depend on float rounding of the site's kW sum)."""
         cap = self.cap
         waiting_here = {
             pid for n, pid in cap.held.items() if pid != holder and cap.node_pool[n].site == site
