@@ -247,7 +247,9 @@ class LocalBackend(Backend):
             adir.killed.touch()
         for r, proc in enumerate(ranks):
             procs.signal_group(proc, signal.SIGKILL)
-            cgroup.kill_all(cgroups_of(handle, r))
+            dirs = cgroups_of(handle, r)
+            if cgroup.kill_all(dirs):
+                cgroup.remove(dirs)
         self._reap()
 
     def adopt(self, handle: Handle) -> bool:
