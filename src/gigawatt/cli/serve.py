@@ -74,7 +74,7 @@ def _backend(
                 "--backend local",
                 "backend",
             ) from exc
-        backend: Backend = module.RayBackend(ray_address, state_dir)
+        backend: Backend = module.RayBackend(ray_address, state_dir, isolation=isolation)
         return backend
     raise InvalidInput(f"unknown backend {name!r}; use one of {', '.join(BACKENDS)}", "backend")
 

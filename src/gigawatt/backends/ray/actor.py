@@ -8,6 +8,15 @@ spawns) through a small exec shim that asks the kernel to SIGKILL it should the 
 and stderr, merged) goes to ``rank-<r>.log`` in a per-attempt directory on the node, which is
 also the job's working directory; the backend reads it back with :meth:`RankActor.tail`.
 
+Isolation: when the backend passes a tenant (external tenants' attempts with the sandbox on),
+the rank runs in the same bubblewrap sandbox as on the local backend
+(:class:`~gigawatt.backends.sandbox.SandboxPolicy`): own PID/mount/IPC/UTS namespaces, the
+tenant's unprivileged uid on this node, private ``/tmp``, a read-only host view in which every
+other rank's directory under the node's work root is hidden, and only its own work directory
+writable. The shim (outside the sandbox) execs ``bwrap``, so the actor stays its parent, a
+killed process group takes the whole sandbox with it and ``--die-with-parent`` ends it with
+the actor. Every Ray node needs bubblewrap for that; without it the rank refuses to start.
+
 The job's environment: a small base built on the node (``PATH`` with the node's Python
 first, ``HOME``, ``LANG``...), then what the backend sends (the job's ``env`` and Gigawatt's
 variables), then Ray's ``CUDA_VISIBLE_DEVICES`` for the GPUs of this actor's bundle.
@@ -55,6 +64,20 @@ def work_root() -> Path:
     return Path(base)
 
 
+def sandboxed(workdir: Path, tenant: str, argv: Sequence[str]) -> list[str]:
+    """``argv`` wrapped in ``tenant``'s sandbox on this node (raises when bwrap is missing)."""
+    from gigawatt.backends.sandbox import SandboxPolicy
+
+    root = work_root()
+    policy = SandboxPolicy(state_dir=root / ".sandbox", hide=(root,))
+    found = policy.probe()
+    if not found.ok:
+        raise RuntimeError(f"cannot sandbox this rank on its Ray node: {found.reason}")
+    uid = policy.uid_for(tenant)
+    policy.prepare_workdir(workdir, uid)
+    return policy.argv(workdir, uid, list(argv))
+
+
 def free_port() -> int:
     """A TCP port free on this node right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -86,18 +109,29 @@ class RankActor:
             "port": free_port() if want_port else None,
         }
 
-    def launch(self, argv: Sequence[str], env: Mapping[str, str], subdir: str) -> int:
-        """Start the rank's process; returns its pid (idempotent: a second call returns it)."""
+    def launch(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        subdir: str,
+        sandbox_tenant: str | None = None,
+    ) -> int:
+        """Start the rank's process; returns its pid (idempotent: a second call returns it).
+        ``sandbox_tenant``: run it in that tenant's sandbox (see the module docstring)."""
         if self.proc is not None:
             return self.proc.pid
         workdir = work_root() / subdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.log = workdir / f"rank-{self.rank}.log"
+        if sandbox_tenant is not None:
+            argv = sandboxed(workdir, sandbox_tenant, argv)
         full = default_base_env()
         full.update(env)
         cuda = os.environ.get("CUDA_VISIBLE_DEVICES")
         if cuda is not None:
             full["CUDA_VISIBLE_DEVICES"] = cuda
+        if sandbox_tenant is not None:
+            full["HOME"] = str(workdir)  # the node's home directories are hidden
         cmd = [sys.executable, "-I", "-S", "-c", SHIM, str(os.getpid()), *argv]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(

@@ -46,6 +46,7 @@ from gigawatt.backends.ray.discovery import (
 )
 from gigawatt.backends.ray.placement import GroupPlan, actor_name, plan_group
 from gigawatt.backends.ray.ranks import AttemptRanks, Gone, RankState
+from gigawatt.backends.sandbox import Availability, SandboxPolicy
 from gigawatt.core.clock import Clock, WallClock
 from gigawatt.core.errors import GigawattError, InvalidInput
 from gigawatt.core.fleet import NodeSpec
@@ -77,8 +78,10 @@ class RayBackend(Backend):
         gone_settle_s: float = 30.0,
         max_log_bytes: int = MAX_LOG_BYTES,
         clock: Clock | None = None,
+        isolation: str = "bwrap",
     ) -> None:
         self.address = address
+        self.isolation_mode = isolation
         self.state_dir = Path(state_dir)
         self.namespace = namespace
         self.start_timeout_s = start_timeout_s
@@ -87,6 +90,7 @@ class RayBackend(Backend):
         self.gone_settle_s = gone_settle_s
         self.max_log_bytes = max_log_bytes
         self.clock: Clock = clock if clock is not None else WallClock()
+        self._available: Availability | None = None
         self._owns_connection = connect(address, namespace)
         self._actor_cls: Any = ray.remote(RankActor)
         #: Actor handles by attempt (group name), so that polling does not ask the GCS each time.
@@ -202,8 +206,29 @@ class RayBackend(Backend):
         return read_logs(adir, self.max_log_bytes)
 
     def isolation(self) -> str:
-        """``none``: ranks on Ray nodes are not sandboxed yet (``/healthz`` warns)."""
-        return "none"
+        """``bwrap`` (external tenants' ranks run sandboxed on their nodes, which need
+        bubblewrap; this host is probed as a stand-in), ``unavailable`` or ``none``."""
+        if self.isolation_mode == "none":
+            return "none"
+        return "bwrap" if self._availability().ok else "unavailable"
+
+    def refusal(self, external: bool) -> str | None:
+        """Why an external tenant's job cannot run here (no sandbox and not ``none``)."""
+        if not external or self.isolation_mode == "none":
+            return None
+        found = self._availability()
+        if found.ok:
+            return None
+        return (
+            f"this server cannot sandbox external tenants' jobs ({found.reason}); the operator "
+            "must install bubblewrap on the server and every Ray node, or start it with "
+            "--isolation none"
+        )
+
+    def _availability(self) -> Availability:
+        if self._available is None:
+            self._available = SandboxPolicy(state_dir=self.state_dir).probe()
+        return self._available
 
     def discover_nodes(self) -> list[NodeSpec] | None:
         """The cluster's alive GPU nodes (see :mod:`.discovery`)."""
@@ -280,7 +305,8 @@ class RayBackend(Backend):
             env = rank_env(spec, rank, plan.world, master_port, {}, 0)
             env["MASTER_ADDR"] = master_addr
             env["GIGAWATT_GPU_INDICES"] = ",".join(where[rank]["gpu_ids"])
-            launches.append(actor.launch.remote(list(spec.command), env, subdir))
+            tenant = (spec.tenant_id or "-") if self._sandboxes(spec) else None
+            launches.append(actor.launch.remote(list(spec.command), env, subdir, tenant))
         pids = ray.get(launches, timeout=self.start_timeout_s)
         return {
             "ips": [ips.get(n) or str(w["ip"]) for n, w in zip(info.nodes, where, strict=True)],
@@ -288,6 +314,9 @@ class RayBackend(Backend):
             "gpu_ids": [list(w["gpu_ids"]) for w in where],
             "master": f"{master_addr}:{master_port}",
         }
+
+    def _sandboxes(self, spec: LaunchSpec) -> bool:
+        return spec.isolate and self.isolation_mode == "bwrap"
 
     def _ranks(self, info: records.AttemptInfo) -> AttemptRanks:
         """The attempt's rank actors (handles cached; a dead actor's handle reports Gone)."""
