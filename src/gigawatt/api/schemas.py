@@ -89,6 +89,15 @@ class ReservationIn(_In):
     gpus: StrictInt = Field(ge=1, le=10_000_000)
 
 
+class LimitsIn(_In):
+    """Per-rank limits of a job's sandbox (cgroups, where the host has them); unset: the
+    server's defaults (no memory limit, 4,096 processes, a CPU share per GPU)."""
+
+    memory_mb: StrictInt | None = Field(default=None, ge=16, le=16_777_216)
+    pids: StrictInt | None = Field(default=None, ge=8, le=1_048_576)
+    cpus: StrictInt | None = Field(default=None, ge=1, le=4096)
+
+
 class JobIn(_In):
     """``POST /v1/jobs``."""
 
@@ -102,6 +111,7 @@ class JobIn(_In):
         default_factory=dict, max_length=256
     )
     priority: StrictInt = Field(default=0, ge=-1000, le=1000)
+    limits: LimitsIn | None = None
 
     @field_validator("command")
     @classmethod
@@ -198,6 +208,7 @@ class JobOut(BaseModel):
     tier: str
     priority: int
     max_runtime_s: int | None
+    limits: dict[str, int] | None = None
     status: str
     reason: str
     submitted_at: float

@@ -35,6 +35,8 @@ class LaunchSpec:
     tenant_id: str | None = None
     #: Run the attempt in a sandbox (external tenants' jobs; see ``backends/sandbox.py``).
     isolate: bool = False
+    #: Per-rank limits the job asked for (``memory_mb``, ``pids``, ``cpus``); None: defaults.
+    limits: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -356,12 +356,7 @@ class LocalBackend(Backend):
 
     def _cgroups(self, spec: LaunchSpec, rank: int) -> tuple[Path, ...]:
         gpus = spec.placement[rank][1] if rank < len(spec.placement) else 1
-        base = self.limits
-        limits = cgroup.Limits(
-            pids_max=base.pids_max,
-            memory_bytes=None if base.memory_bytes is None else base.memory_bytes * max(1, gpus),
-            cpu_weight=None if base.cpu_weight is None else base.cpu_weight * max(1, gpus),
-        )
+        limits = rank_limits(self.limits, gpus, spec.limits)
         return cgroup.create(self._cgroup_dirs(spec.job_id, spec.attempt, rank), limits)
 
     def _end_cgroups(self, handle: Handle, rank: int) -> None:
@@ -470,4 +465,28 @@ def _claim_process(claim: Mapping[str, object]) -> procs.ProcessId | None:
         return None
     return procs.ProcessId(
         pid, start if isinstance(start, int) else None, boot if isinstance(boot, str) else None
+    )
+
+
+def rank_limits(
+    base: cgroup.Limits, gpus: int, asked: Mapping[str, int] | None = None
+) -> cgroup.Limits:
+    """A rank's cgroup limits: what the job asked for (``memory_mb``, ``pids``, ``cpus``, per
+    rank), else the server's defaults (memory and CPU weight scale with the rank's GPUs)."""
+    asked = asked or {}
+    per_gpu = max(1, gpus)
+    memory = asked.get("memory_mb")
+    cpus = asked.get("cpus")
+    return cgroup.Limits(
+        pids_max=asked.get("pids", base.pids_max),
+        memory_bytes=(
+            memory * 1024 * 1024
+            if memory is not None
+            else None if base.memory_bytes is None else base.memory_bytes * per_gpu
+        ),
+        cpu_weight=(
+            cpus * 1024
+            if cpus is not None
+            else None if base.cpu_weight is None else base.cpu_weight * per_gpu
+        ),
     )

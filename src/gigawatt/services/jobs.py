@@ -36,6 +36,8 @@ class JobSpec:
     max_runtime_s: int | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     priority: int = 0
+    #: Per-rank sandbox limits (``memory_mb``, ``pids``, ``cpus``); None: the server's defaults.
+    limits: Mapping[str, int] | None = None
 
 
 def job_request(row: JobModel) -> JobRequest:
@@ -81,6 +83,7 @@ def submit(platform: Platform, principal: Principal, spec: JobSpec) -> JobView:
         tier=spec.tier.value,
         priority=spec.priority,
         max_runtime_s=spec.max_runtime_s,
+        limits=dict(spec.limits) if spec.limits else None,
         status=JobStatus.QUEUED.value,
         reason="",
         submitted_at=now,

@@ -45,6 +45,7 @@ class JobView:
     tier: str
     priority: int
     max_runtime_s: int | None
+    limits: dict[str, int] | None
     status: str
     reason: str
     submitted_at: float
@@ -98,6 +99,7 @@ def job_view(row: JobModel, attempts: Sequence[AttemptModel]) -> JobView:
         tier=row.tier,
         priority=row.priority,
         max_runtime_s=row.max_runtime_s,
+        limits=dict(row.limits) if row.limits else None,
         status=row.status,
         reason=row.reason,
         submitted_at=row.submitted_at,

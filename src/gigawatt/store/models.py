@@ -127,6 +127,8 @@ class JobModel(Base):
     tier: Mapped[str] = mapped_column(String(16))
     priority: Mapped[int] = mapped_column(Integer, default=0)
     max_runtime_s: Mapped[int | None] = mapped_column(Integer)
+    #: Per-rank sandbox limits asked for (``memory_mb``, ``pids``, ``cpus``); None: defaults.
+    limits: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     submitted_at: Mapped[float] = mapped_column(Double)

@@ -34,6 +34,7 @@ def submit_job(body: JobIn, platform: PlatformDep, caller: CallerDep) -> JobOut:
         max_runtime_s=body.max_runtime_s,
         env=dict(body.env),
         priority=body.priority,
+        limits=body.limits.model_dump(exclude_none=True) if body.limits is not None else None,
     )
     return job_out(jobs.submit(platform, caller, spec))
 
