@@ -475,18 +475,12 @@ def rank_limits(
     rank), else the server's defaults (memory and CPU weight scale with the rank's GPUs)."""
     asked = asked or {}
     per_gpu = max(1, gpus)
-    memory = asked.get("memory_mb")
-    cpus = asked.get("cpus")
+    memory = base.memory_bytes * per_gpu if base.memory_bytes is not None else None
+    weight = base.cpu_weight * per_gpu if base.cpu_weight is not None else None
+    if "memory_mb" in asked:
+        memory = asked["memory_mb"] * 1024 * 1024
+    if "cpus" in asked:
+        weight = asked["cpus"] * 1024
     return cgroup.Limits(
-        pids_max=asked.get("pids", base.pids_max),
-        memory_bytes=(
-            memory * 1024 * 1024
-            if memory is not None
-            else None if base.memory_bytes is None else base.memory_bytes * per_gpu
-        ),
-        cpu_weight=(
-            cpus * 1024
-            if cpus is not None
-            else None if base.cpu_weight is None else base.cpu_weight * per_gpu
-        ),
+        pids_max=asked.get("pids", base.pids_max), memory_bytes=memory, cpu_weight=weight
     )

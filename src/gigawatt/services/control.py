@@ -418,6 +418,7 @@ class ControlLoop:
                 max_runtime_s=None if job.max_runtime_s is None else float(job.max_runtime_s),
                 tenant_id=job.tenant_id,
                 isolate=kinds.get(job.tenant_id) != "internal",
+                limits=job.limits,
             )
             work.launch.append((attempt.id, spec))
             report.started.append(job_id)
