@@ -23,7 +23,7 @@ CHECKS = (
 )
 
 
-def _schemathesis(url: str, key: str, seed: int) -> subprocess.CompletedProcess[str]:
+def _schemathesis(url: str, key: str, seed: int, cwd: Path) -> subprocess.CompletedProcess[str]:
     cli = Path(sys.executable).with_name("schemathesis")
     args = [
         str(cli), "run", f"{url}/openapi.json",
@@ -34,7 +34,7 @@ def _schemathesis(url: str, key: str, seed: int) -> subprocess.CompletedProcess[
         "--seed", str(seed),
         "--request-timeout", "20",
     ]  # fmt: skip
-    return subprocess.run(args, capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(args, capture_output=True, text=True, timeout=600, check=False, cwd=cwd)
 
 
 def test_the_whole_api_holds_its_schema_and_never_5xx(
@@ -44,7 +44,7 @@ def test_the_whole_api_holds_its_schema_and_never_5xx(
     server, admin = start_server()
     _, _, tenant_key = admin.tenant("fuzz-tenant")
     for key, seed in ((ADMIN_KEY, 1), (tenant_key, 2)):
-        result = _schemathesis(server.url, key, seed)
+        result = _schemathesis(server.url, key, seed, server.workdir)
         summary = result.stdout[-3000:]
         assert result.returncode == 0, summary
         assert "generated" in summary and " passed" in summary, summary
