@@ -181,7 +181,8 @@ class LocalBackend(Backend):
                 command = list(spec.command)
                 if uid is not None:
                     env.update(HOME=str(adir.work), TMPDIR="/tmp", USER="job", LOGNAME="job")
-                    command = self.policy.argv(adir.work, uid, command)
+                    gpus = self._rank_gpus(spec, rank)
+                    command = self.policy.argv(adir.work, uid, command, gpus)
                 dirs = self._cgroups(spec, rank)
                 groups.append([str(d) for d in dirs])
                 ranks.append(self._spawn(command, env, adir, rank, world, dirs, uid is not None))
@@ -341,6 +342,12 @@ class LocalBackend(Backend):
         return nvml.mj_to_kwh(delta) if delta >= 0 else None
 
     # -- internals -----------------------------------------------------------------------
+
+    def _rank_gpus(self, spec: LaunchSpec, rank: int) -> list[int]:
+        """Physical indices of one rank's GPUs (none without real GPUs)."""
+        if not self.gpus or rank >= len(spec.gpu_indices):
+            return []
+        return fold_indices(spec.gpu_indices[rank], len(self.gpus))
 
     def _physical_gpus(self, spec: LaunchSpec) -> list[int]:
         if not self.gpus:

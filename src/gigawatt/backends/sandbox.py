@@ -38,6 +38,8 @@ from pathlib import Path
 ISOLATION_MODES = ("bwrap", "none")
 DEFAULT_UID_BASE = 1_500_000
 MAX_TENANTS = 1 << 16
+#: The NVIDIA driver's shared device nodes a CUDA process opens besides its GPUs' own.
+GPU_CONTROL_NODES = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset")
 #: Always private or hidden inside the sandbox (when they exist on the host).
 PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
 HIDDEN = (
@@ -65,6 +67,8 @@ class SandboxPolicy:
     bwrap: str = "bwrap"
     setpriv: str = "setpriv"
     python_paths: tuple[Path, ...] = field(default_factory=lambda: python_paths())
+    #: Where the host's device nodes are (a test may point it at a directory of its own).
+    dev_root: Path = Path("/dev")
 
     @property
     def as_root(self) -> bool:
@@ -75,13 +79,30 @@ class SandboxPolicy:
         """The uid (= gid) of ``tenant``'s jobs, allocated on first use and kept."""
         return self.uid_base + tenant_index(self.state_dir / "sandbox", tenant)
 
-    def argv(self, workdir: Path, uid: int, command: Sequence[str]) -> list[str]:
-        """The full argv that runs ``command`` sandboxed in ``workdir`` as ``uid``."""
+    def gpu_devices(self, gpus: Sequence[int]) -> list[str]:
+        """Device nodes of exactly these NVIDIA GPUs (``nvidia<N>``) and, when there are any,
+        the driver's shared control nodes, as bwrap ``--dev-bind`` arguments (bwrap's fresh
+        ``/dev`` holds no GPU at all, so a sandboxed job sees only what it was allocated)."""
+        nodes = [self.dev_root / f"nvidia{i}" for i in sorted(set(gpus))]
+        nodes = [n for n in nodes if n.exists()]
+        if nodes:
+            nodes += [self.dev_root / n for n in GPU_CONTROL_NODES if (self.dev_root / n).exists()]
+        args: list[str] = []
+        for node in nodes:
+            args += ["--dev-bind", str(node), f"/dev/{node.name}"]
+        return args
+
+    def argv(
+        self, workdir: Path, uid: int, command: Sequence[str], gpus: Sequence[int] = ()
+    ) -> list[str]:
+        """The full argv that runs ``command`` sandboxed in ``workdir`` as ``uid``, with the
+        device nodes of ``gpus`` (physical indices) and no other GPU."""
         args = [self.bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc"]
         args += ["--unshare-uts", "--hostname", "gigawatt-job", "--unshare-cgroup-try"]
         if not self.as_root:
             args += ["--unshare-user"]
         args += ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+        args += self.gpu_devices(gpus)
         for tmp in PRIVATE_TMP:
             if Path(tmp).is_dir():
                 args += ["--tmpfs", tmp]

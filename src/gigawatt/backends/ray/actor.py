@@ -75,7 +75,9 @@ def sandboxed(workdir: Path, tenant: str, argv: Sequence[str]) -> list[str]:
         raise RuntimeError(f"cannot sandbox this rank on its Ray node: {found.reason}")
     uid = policy.uid_for(tenant)
     policy.prepare_workdir(workdir, uid)
-    return policy.argv(workdir, uid, list(argv))
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")  # Ray's GPUs for this bundle
+    gpus = [int(i) for i in visible.split(",") if i.strip().isdigit()]
+    return policy.argv(workdir, uid, list(argv), gpus)
 
 
 def free_port() -> int:
