@@ -63,7 +63,8 @@ class TokenUsageOut(BaseModel):
     invoice_id: str | None
 
 
-def _out(row: TokenUsageModel) -> TokenUsageOut:
+def token_usage_out(row: TokenUsageModel) -> TokenUsageOut:
+    """A token usage row shaped to sit beside GPU usage records."""
     return TokenUsageOut(
         id=row.id,
         request_id=row.idempotency_key.removeprefix("tok:"),
@@ -90,7 +91,7 @@ def usage_views(
     session: Session, tenant_id: str | None, period: str | None, limit: int
 ) -> list[TokenUsageOut]:
     """Token usage of one tenant (or all), oldest first."""
-    return [_out(r) for r in repo.list_token_usage(session, tenant_id, period, limit)]
+    return [token_usage_out(r) for r in repo.list_token_usage(session, tenant_id, period, limit)]
 
 
 def list_for(

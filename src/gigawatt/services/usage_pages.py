@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gigawatt.billing.periods import parse_period
-from gigawatt.inference.billing_hooks import TokenUsageOut
+from gigawatt.inference.billing_hooks import TokenUsageOut, token_usage_out
 from gigawatt.services.auth import Principal
 from gigawatt.services.platform import Platform
 from gigawatt.services.views import UsageView, usage_view
@@ -26,29 +26,6 @@ _CURSOR = (
     SortKey(TokenUsageModel.at, float),
     SortKey(TokenUsageModel.id, int),
 )
-
-
-def token_usage_out(row: TokenUsageModel) -> TokenUsageOut:
-    """A token usage row shaped to sit beside GPU usage records."""
-    return TokenUsageOut(
-        id=row.id,
-        request_id=row.idempotency_key.removeprefix("tok:"),
-        tenant=row.tenant_id,
-        tenant_id=row.tenant_id,
-        key_id=row.key_id,
-        model=row.model,
-        prompt_tokens=row.prompt_tokens,
-        completion_tokens=row.completion_tokens,
-        total_tokens=row.prompt_tokens + row.completion_tokens,
-        status=row.status,
-        reason=row.reason,
-        at=row.at,
-        start=row.at,
-        end=row.at,
-        amount_usd=row.amount_usd,
-        period=row.period,
-        invoice_id=row.invoice_id,
-    )
 
 
 def list_usage_page(
