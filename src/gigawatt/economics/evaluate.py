@@ -260,8 +260,7 @@ def _implied(
         )
     observed = s.observed_price_move * s.share_price * x["diluted_shares"]
     wheels_now = v["internal_value_usd"] + v["external_value_usd"]
-    keep_rerating = 0.0  # nothing is sold when everything is kept
-    wheels_kept = keep_all_equity - v["base_equity_value_usd"] - keep_rerating
+    wheels_kept = keep_all_equity - v["base_equity_value_usd"]  # kept whole: no re-rating
     implied = implied_rerating(
         observed, wheels_now - wheels_kept, float(share_sold(base)), x["base_net_income"]
     )

@@ -103,8 +103,7 @@ def segments_table(e: Evaluation) -> TextTable:
     ext, kept = e.segments["external"], e.segments["internal"]
     rows = [("GPUs", fmt.number(ext["gpus"]), fmt.number(kept["gpus"]))]
     for line in SEGMENT_LINES:
-        money = fmt.usd if line != "eps_usd" else (lambda v: fmt.usd(v))
-        rows.append((_segment_label(line), money(ext[line]), money(kept[line])))
+        rows.append((_segment_label(line), fmt.usd(ext[line]), fmt.usd(kept[line])))
     return TextTable(
         "Two wheels: sold and kept", ("Line", "External (sold)", "Internal (kept)"), rows
     )

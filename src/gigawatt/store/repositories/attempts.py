@@ -93,6 +93,10 @@ def active_by_ids(
     return out
 
 
+#: The job columns :class:`ActiveRow` carries (the others are the attempt's).
+_JOB_FIELDS = ("tenant_id", "tier", "gpu_type", "gpus", "submitted_at", "priority", "max_runtime_s")
+
+
 @dataclass(frozen=True, slots=True)
 class ActiveRow:
     """An attempt holding GPUs and what the control loop needs of its job, read without ORM
@@ -121,57 +125,24 @@ class ActiveRow:
     @classmethod
     def of(cls, a: AttemptModel, j: JobModel) -> ActiveRow:
         """The same from ORM rows (an attempt just created)."""
-        return cls(
-            a.id,
-            j.id,
-            a.attempt,
-            a.placement,
-            a.gpu_indices,
-            a.handle,
-            a.started_at,
-            a.metered_until,
-            a.stop_reason,
-            a.kill_after,
-            a.killed,
-            a.preempting_for,
-            j.tenant_id,
-            j.tier,
-            j.gpu_type,
-            j.gpus,
-            j.submitted_at,
-            j.priority,
-            j.max_runtime_s,
-        )
+        return cls(*(getattr(a if model is AttemptModel else j, name) for model, name in _ACTIVE))
+
+
+#: The columns of :class:`ActiveRow`, in its field order: attempt's, then its job's.
+_ACTIVE: tuple[tuple[type[AttemptModel] | type[JobModel], str], ...] = (
+    *((AttemptModel, n) for n in ActiveRow.__dataclass_fields__ if n not in _JOB_FIELDS),
+    *((JobModel, n) for n in _JOB_FIELDS),
+)
 
 
 def active_rows(session: Session) -> list[ActiveRow]:
     """Every attempt holding GPUs with its job's scheduling fields, oldest first (Core)."""
-    a, j = AttemptModel, JobModel
+    columns = [getattr(model, name) for model, name in _ACTIVE]
     query = (
-        select(
-            a.id,
-            a.job_id,
-            a.attempt,
-            a.placement,
-            a.gpu_indices,
-            a.handle,
-            a.started_at,
-            a.metered_until,
-            a.stop_reason,
-            a.kill_after,
-            a.killed,
-            a.preempting_for,
-            j.tenant_id,
-            j.tier,
-            j.gpu_type,
-            j.gpus,
-            j.submitted_at,
-            j.priority,
-            j.max_runtime_s,
-        )
-        .join(j, j.id == a.job_id)
-        .where(a.status.in_(ACTIVE))
-        .order_by(a.id)
+        select(*columns)
+        .join(JobModel, JobModel.id == AttemptModel.job_id)
+        .where(AttemptModel.status.in_(ACTIVE))
+        .order_by(AttemptModel.id)
     )
     return [ActiveRow(*row) for row in session.connection().execute(query)]
 
