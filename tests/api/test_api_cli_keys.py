@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 from api_support import ADMIN_KEY, T0, api_fleet
-from server_thread import ServerThread
 from typer.testing import CliRunner
 
 from gigawatt.api import create_app
@@ -19,6 +18,7 @@ from gigawatt.cli.main import app
 from gigawatt.core.clock import ManualClock
 from gigawatt.services.platform import open_platform
 from gigawatt.services.settings import Settings
+from server_thread import ServerThread
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ import httpx
 import pytest
 from api_support import ADMIN_KEY, T0, Api, api_fleet
 from fastapi.testclient import TestClient
-from server_thread import ServerThread
 
 from gigawatt.api import create_app
 from gigawatt.backends.fake import FakeBackend
 from gigawatt.core.clock import ManualClock
 from gigawatt.services.platform import Platform, open_platform
 from gigawatt.services.settings import Settings
+from server_thread import ServerThread
 
 JOB = {"name": "train", "command": ["python", "-c", "pass"], "gpus": 1, "gpu_type": "H100"}
 
