@@ -109,7 +109,8 @@ class SandboxPolicy:
         for hidden in sorted({Path(h).resolve() for h in HIDDEN}):
             args += _hide(hidden)
         for keep in self.python_paths:
-            if keep.is_dir() and any(_within(keep, Path(h)) for h in HIDDEN):
+            # a Python under a hidden or private directory (a venv in /tmp) is bound back
+            if keep.is_dir() and any(_within(keep, Path(h)) for h in (*HIDDEN, *PRIVATE_TMP)):
                 args += ["--ro-bind", str(keep), str(keep)]
         for secret in (self.state_dir, *self.hide):  # last: no bind above may show them again
             args += _hide(Path(secret).resolve())
