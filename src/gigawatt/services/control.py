@@ -39,37 +39,34 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gigawatt.backends.base import Handle, LaunchSpec
+from gigawatt.backends.base import Handle
 from gigawatt.core.errors import Conflict, Unschedulable
-from gigawatt.core.states import AttemptStatus
 from gigawatt.core.tiers import JobStatus, Tier
 from gigawatt.scheduling.model import JobRequest, SchedulingPolicy
 from gigawatt.scheduling.scheduler import Scheduler
 from gigawatt.services.accounting import meter_period_boundaries
 from gigawatt.services.discovery import FleetRefresher
+from gigawatt.services.ending import Ending, finish_many, real_end, with_real_start
 from gigawatt.services.jobs import job_request
+from gigawatt.services.launching import Launcher, Work
 from gigawatt.services.lifecycle import (
     CANCEL,
     MAX_RUNTIME,
     NODE_LOST,
     PREEMPT,
-    Outcome,
-    finish_attempt,
     handle_of,
     outcome_of,
     request_stop,
 )
 from gigawatt.services.live_state import KILL, PERIOD, RUNTIME, LiveState, submit_all
 from gigawatt.services.platform import FleetState, Platform
-from gigawatt.services.reconcile import real_span, reconcile, recover_unrecorded, start_at
+from gigawatt.services.reconcile import reconcile, recover_unrecorded
 from gigawatt.services.tenants import policy_of
 from gigawatt.store.db import transaction
-from gigawatt.store.models import JobModel, TenantModel
+from gigawatt.store.models import JobModel
 from gigawatt.store.repositories import attempts as attempts_repo
 from gigawatt.store.repositories import jobs as jobs_repo
 from gigawatt.store.repositories import lease as lease_repo
@@ -115,12 +112,6 @@ class TickReport:
     nodes_lost: list[str] = field(default_factory=list)
 
 
-@dataclass
-class _Work:
-    terminate: list[Handle] = field(default_factory=list)
-    launch: list[tuple[int, LaunchSpec]] = field(default_factory=list)
-
-
 class ControlLoop:
     """Drives the scheduler and the backend from the database. Call :meth:`tick` repeatedly.
 
@@ -138,12 +129,13 @@ class ControlLoop:
         self.fleet = FleetRefresher(platform)
         #: the leader's memory between ticks (None: rebuild from the database)
         self.live: LiveState | None = None
+        self.launcher = Launcher(platform, self.fleet, self._crash)
 
     def tick(self) -> TickReport:
         """One pass of the loop (see the module docstring)."""
         p = self.platform
         begun = time.perf_counter()
-        report, work = TickReport(), _Work()
+        report, work = TickReport(), Work()
         self.fleet.refresh()
         now = p.clock.now()
         try:
@@ -178,8 +170,8 @@ class ControlLoop:
             self._crash("stop.before")
         for handle in work.terminate:
             self._safely("terminate", handle)
-        if work.launch:
-            self._launch_all(work.launch)
+        if work.launch and not self.launcher.launch_all(self.live, work.launch):
+            self.live = None  # changed behind our back: rebuild from the database
         queue = len(self.live.queued) if self.live is not None else 0
         p.control_stats.record_tick(time.perf_counter() - begun, queue)
         return report
@@ -242,7 +234,7 @@ class ControlLoop:
 
     # -- step 2 ----------------------------------------------------------------------------
     def _observe(
-        self, s: Session, live: LiveState, now: float, work: _Work, report: TickReport
+        self, s: Session, live: LiveState, now: float, work: Work, report: TickReport
     ) -> None:
         p = self.platform
         if live.unrecorded:  # launches that never got recorded: fence them, adopt what ran
@@ -252,30 +244,33 @@ class ControlLoop:
             handle = live.attempts[attempt_id].handle
             if handle is not None:
                 self._safely("kill", handle)
-            attempts_repo.update_attempt(s, attempt_id, killed=True)
             live.killed(attempt_id)
+        if due[KILL]:
+            attempts_repo.mark_killed(s, due[KILL])
         ended = p.backend.poll_many(live.handles) if live.handles else {}
         by_id = {live.by_key[k]: status for k, status in ended.items() if k in live.by_key}
-        rows = attempts_repo.active_by_ids(s, by_id) if by_id else {}
+        rows = attempts_repo.active_rows_by_ids(s, by_id) if by_id else {}
+        endings: list[Ending] = []
         for attempt_id, status in by_id.items():
             row = rows.get(attempt_id)
             handle = live.attempts[attempt_id].handle
             live.drop(attempt_id)
             if row is None or handle is None:  # not active in the database any more
                 continue
-            attempt, job = row
             energy = self._energy(handle)
-            end = real_span(s, attempt, status, now) or now
-            outcome = outcome_of(attempt, job, status)
-            finish_attempt(p, s, attempt, job, end, outcome, status.exit_code, energy)
-            report.ended.append(job.id)
+            row = with_real_start(row, status, now)
+            end = real_end(row, status, now) or now
+            outcome = outcome_of(row, row, status)
+            endings.append(Ending(row, end, outcome, status.exit_code, energy))
+            report.ended.append(row.job_id)
             if status.reason == NODE_LOST:
-                report.nodes_lost.append(job.id)
+                report.nodes_lost.append(row.job_id)
+        finish_many(p, s, endings)
         cancels = jobs_repo.cancel_pending(s)
         self._stops(s, live, now, due[RUNTIME], [j for j, st in cancels if st != "queued"], work)
         if due[PERIOD]:
-            rows = attempts_repo.active_by_ids(s, due[PERIOD])
-            for attempt_id, (attempt, job) in rows.items():
+            models = attempts_repo.active_by_ids(s, due[PERIOD])
+            for attempt_id, (attempt, job) in models.items():
                 meter_period_boundaries(p, s, attempt, job, now)
                 live.metered(attempt_id, attempt.metered_until)
         attempts_repo.heartbeat(s, live.heartbeat_batch(), now)
@@ -310,7 +305,7 @@ class ControlLoop:
         now: float,
         over_time: list[int],
         cancelled: list[str],
-        work: _Work,
+        work: Work,
     ) -> None:
         """SIGTERM attempts whose job was cancelled, or that ran past ``max_runtime_s``."""
         stop: dict[int, str] = {}
@@ -353,7 +348,7 @@ class ControlLoop:
 
     # -- step 3 ----------------------------------------------------------------------------
     def _schedule(
-        self, s: Session, live: LiveState, now: float, work: _Work, report: TickReport
+        self, s: Session, live: LiveState, now: float, work: Work, report: TickReport
     ) -> None:
         p = self.platform
         sched = live.sched
@@ -379,138 +374,7 @@ class ControlLoop:
                 with contextlib.suppress(Conflict):  # already preempted, or being cancelled
                     jobs_repo.transition(s, pre.job_id, JobStatus.PREEMPTED, now, reason=reason)
                 report.preempted.append(pre.job_id)
-        if not decision.starts:
-            return
-        fleet = live.fleet
-        jobs = {
-            j.id: j for j in jobs_repo.jobs_by_ids(s, [st.job.job_id for st in decision.starts])
-        }
-        kinds = {str(i): str(k) for i, k in s.execute(select(TenantModel.id, TenantModel.kind))}
-        for start in decision.starts:
-            job_id = start.job.job_id
-            live.queued.discard(job_id)
-            job = jobs.get(job_id)
-            try:
-                if job is None:
-                    raise Conflict(f"job {job_id} is gone")
-                number = job.attempts + 1
-                fields: dict[str, Any] = {"attempts": number}
-                if job.started_at is None:
-                    fields["started_at"] = now
-                jobs_repo.transition(s, job_id, JobStatus.STARTING, now, reason="", **fields)
-            except Conflict:
-                sched.release(job_id)  # cancelled meanwhile: give its GPUs back
-                continue
-            indices = sched.gpu_indices(job_id)
-            sites = {node: fleet.nodes[node].site for node, _ in start.placement}
-            attempt = attempts_repo.create_attempt(
-                s, job, start.placement, indices, sites, now, number
-            )
-            live.add(ActiveRow.of(attempt, job))
-            spec = LaunchSpec(
-                job_id=job_id,
-                attempt=attempt.attempt,
-                command=tuple(job.command),
-                env=dict(job.env),
-                placement=start.placement,
-                gpu_indices=indices,
-                gpu_type=job.gpu_type,
-                max_runtime_s=None if job.max_runtime_s is None else float(job.max_runtime_s),
-                tenant_id=job.tenant_id,
-                isolate=kinds.get(job.tenant_id) != "internal",
-                limits=job.limits,
-            )
-            work.launch.append((attempt.id, spec))
-            report.started.append(job_id)
-
-    # -- step 4 ----------------------------------------------------------------------------
-    def _launch_all(self, launches: list[tuple[int, LaunchSpec]]) -> None:
-        """Start each attempt with the backend, then record the started ones as ``running``
-        with their handles, and end those that could not start, in one transaction."""
-        p = self.platform
-        started: list[tuple[int, LaunchSpec, Handle, float]] = []
-        failed: list[tuple[int, LaunchSpec, Outcome]] = []
-        for attempt_id, spec in launches:
-            self._crash("launch.before_start")
-            launched_at = p.clock.now()
-            try:
-                handle = p.backend.start(spec)
-            except Exception as exc:
-                failed.append((attempt_id, spec, self._start_failure(spec, exc)))
-                continue
-            self._crash("launch.after_start")
-            started.append((attempt_id, spec, handle, launched_at))
-        if not started and not failed:
-            return
-        kill: list[Handle] = []
-        with transaction(p.sessions) as s:
-            for attempt_id, spec, outcome in failed:
-                self._fail_start(s, attempt_id, spec, outcome)
-            for attempt_id, spec, handle, launched_at in started:
-                if not self._record_start(s, attempt_id, spec, handle, launched_at):
-                    kill.append(handle)
-        for handle in kill:
-            # Another control loop ended this attempt while we launched it (lease lost):
-            # its processes must not run unaccounted for.
-            log.warning(
-                "job %s attempt %s ended while starting; killing it", handle.job_id, handle.attempt
-            )
-            self._safely("kill", handle)
-
-    def _start_failure(self, spec: LaunchSpec, exc: Exception) -> Outcome:
-        p = self.platform
-        log.warning("starting job %s attempt %s failed: %s", spec.job_id, spec.attempt, exc)
-        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        outcome = Outcome(AttemptStatus.FAILED, JobStatus.FAILED, f"could not start: {message}")
-        if p.state.discovered:
-            self.fleet.refresh(force=True)
-            gone = [node for node, _ in spec.placement if node not in p.nodes]
-            if gone:  # its node left the fleet meanwhile: not the job's fault
-                why = f"could not start: node {', '.join(gone)} left the fleet; requeued"
-                outcome = Outcome(AttemptStatus.FAILED, JobStatus.QUEUED, why)
-        return outcome
-
-    def _fail_start(self, s: Session, attempt_id: int, spec: LaunchSpec, outcome: Outcome) -> None:
-        p = self.platform
-        attempt = attempts_repo.get_attempt(s, attempt_id)
-        job = s.get(JobModel, spec.job_id)
-        if attempt is not None and job is not None and attempt.status == AttemptStatus.STARTING:
-            finish_attempt(p, s, attempt, job, p.clock.now(), outcome)
-            if self.live is not None:
-                self.live.drop(attempt_id)  # a requeued job is queued again next tick
-        else:
-            self.live = None  # changed behind our back: rebuild from the database
-
-    def _record_start(
-        self, s: Session, attempt_id: int, spec: LaunchSpec, handle: Handle, launched_at: float
-    ) -> bool:
-        """Record a started attempt, billed from ``launched_at`` (not from the scheduling pass);
-        False when it must be killed (another loop ended it)."""
-        p = self.platform
-        recorded = attempts_repo.update_attempt(
-            s,
-            attempt_id,
-            only_if_status=AttemptStatus.STARTING.value,
-            status=AttemptStatus.RUNNING.value,
-            handle=dict(handle.data),
-        )
-        if recorded:
-            row = attempts_repo.get_attempt(s, attempt_id)
-            if row is not None:
-                start_at(s, row, launched_at, p.clock.now())
-            try:
-                jobs_repo.transition(s, spec.job_id, JobStatus.RUNNING, p.clock.now())
-            except Conflict as exc:
-                log.warning("job %s: %s", spec.job_id, exc.message)
-            if self.live is not None:
-                self.live.set_handle(attempt_id, handle)
-            return True
-        self.live = None  # another loop took over: rebuild from the database if we lead again
-        row = attempts_repo.get_attempt(s, attempt_id)
-        if row is not None and row.status == AttemptStatus.RUNNING and row.handle is not None:
-            log.warning("job %s attempt %s was adopted by another loop", spec.job_id, spec.attempt)
-            return True
-        return False
+        self.launcher.write_starts(s, live, decision.starts, now, work, report.started)
 
     def _crash(self, point: str) -> None:
         """SIGKILL this process when ``settings.crash_point`` names ``point`` (tests only)."""

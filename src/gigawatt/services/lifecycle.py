@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from gigawatt.backends.base import ExitStatus, Handle
-from gigawatt.core.errors import Conflict
 from gigawatt.core.states import AttemptStatus
 from gigawatt.core.tiers import JobStatus, Tier
-from gigawatt.services.accounting import credit_reserved_preemption, measured_remainder, meter
+from gigawatt.services.ending import Ending, finish_many
 from gigawatt.services.platform import Platform
 from gigawatt.store.models import AttemptModel, JobModel
 from gigawatt.store.repositories import attempts as attempts_repo
-from gigawatt.store.repositories import jobs as jobs_repo
+from gigawatt.store.repositories.attempts import ActiveRow
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +45,34 @@ class Outcome:
     node_lost: bool = False
 
 
+class AttemptFacts(Protocol):
+    """What an outcome depends on of an attempt (an ORM row or an :class:`ActiveRow`)."""
+
+    @property
+    def attempt(self) -> int:
+        """The attempt's number."""
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the control plane stopped it (None: it was not stopped)."""
+
+    @property
+    def preempting_for(self) -> str | None:
+        """The job it was preempted for."""
+
+
+class JobFacts(Protocol):
+    """What an outcome depends on of a job (an ORM row or an :class:`ActiveRow`)."""
+
+    @property
+    def tier(self) -> str:
+        """The job's tier."""
+
+    @property
+    def max_runtime_s(self) -> int | None:
+        """Its run-time limit."""
+
+
 def handle_of(attempt: AttemptModel) -> Handle | None:
     """The backend handle stored on the attempt (None before the backend started it)."""
     if attempt.handle is None:
@@ -61,7 +88,7 @@ def describe(status: ExitStatus) -> str:
     return f"{what} (exit code {status.exit_code})"
 
 
-def outcome_of(attempt: AttemptModel, job: JobModel, status: ExitStatus | None) -> Outcome:
+def outcome_of(attempt: AttemptFacts, job: JobFacts, status: ExitStatus | None) -> Outcome:
     """How an attempt that ended with ``status`` (None: lost) counts, given why it was stopped."""
     if attempt.stop_reason == CANCEL:
         return Outcome(AttemptStatus.CANCELLED, JobStatus.CANCELLED, "cancelled")
@@ -81,7 +108,7 @@ def outcome_of(attempt: AttemptModel, job: JobModel, status: ExitStatus | None) 
     return Outcome(AttemptStatus.FAILED, JobStatus.FAILED, describe(status))
 
 
-def node_lost_outcome(attempt: AttemptModel, job: JobModel) -> Outcome:
+def node_lost_outcome(attempt: AttemptFacts, job: JobFacts) -> Outcome:
     """A spot job whose node was lost is requeued (billed for what it ran); others fail."""
     if job.tier == Tier.SPOT.value:
         reason = f"{NODE_LOST}: the node of attempt {attempt.attempt} was lost; requeued"
@@ -100,30 +127,12 @@ def finish_attempt(
     exit_code: int | None = None,
     energy_total_kwh: float | None = None,
 ) -> None:
-    """Bill up to ``end``, free the GPUs, record the outcome (one transaction, the caller's)."""
-    end = max(end, attempt.metered_until)
-    energy = measured_remainder(platform, session, attempt, energy_total_kwh)
-    meter(platform, session, attempt, job, end, energy)
-    attempts_repo.release(session, attempt.id)
-    attempts_repo.update_attempt(
-        session,
-        attempt.id,
-        status=outcome.attempt_status.value,
-        ended_at=end,
-        exit_code=exit_code,
-        reason=outcome.reason,
-    )
-    fields: dict[str, Any] = {"reason": outcome.reason}
-    if outcome.job_status.is_terminal():
-        fields["ended_at"] = end
-    try:
-        jobs_repo.transition(session, job.id, outcome.job_status, platform.clock.now(), **fields)
-    except Conflict as exc:  # the job already left (should not happen): keep the billing
-        log.warning("job %s: %s", job.id, exc.message)
-    if outcome.attempt_status is AttemptStatus.PREEMPTED:
-        credit_reserved_preemption(platform, session, attempt, job, end)
-    elif outcome.node_lost:
-        credit_reserved_preemption(platform, session, attempt, job, end, "lost its node")
+    """Bill up to ``end``, free the GPUs, record the outcome (one transaction, the caller's):
+    :func:`~gigawatt.services.ending.finish_many` for one attempt given as ORM rows, which
+    are expired afterwards (the control loop's ticks end attempts in batches instead)."""
+    ending = Ending(ActiveRow.of(attempt, job), end, outcome, exit_code, energy_total_kwh)
+    finish_many(platform, session, [ending])
+    session.expire_all()
 
 
 def request_stop(

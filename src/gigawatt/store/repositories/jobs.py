@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from gigawatt.core.errors import Conflict, NotFound
@@ -152,7 +152,7 @@ def transition(
     :class:`Conflict` when the job is in a terminal state or the move is not allowed,
     :class:`NotFound` when there is no such job.
     """
-    sources = [s.value for s, targets in ALLOWED.items() if to in targets]
+    sources = sources_of(to)
     if only_from is not None:
         sources = [s for s in sources if JobStatus(s) in only_from]
     values = {"status": to.value, "updated_at": now, **fields}
@@ -172,6 +172,73 @@ def transition(
     if state.is_terminal():
         raise Conflict(f"job {job_id} is {state.value}; terminal states are final")
     raise Conflict(f"job {job_id} cannot go from {state.value} to {to.value}")
+
+
+def sources_of(to: JobStatus) -> list[str]:
+    """The states a job may move to ``to`` from (see :data:`ALLOWED`)."""
+    return [s.value for s, targets in ALLOWED.items() if to in targets]
+
+
+def start_many(session: Session, job_ids: Collection[str], now: float) -> dict[str, int]:
+    """Move queued jobs to ``starting`` (reason cleared, one more attempt, ``started_at`` set
+    if it was not) in one ``UPDATE … RETURNING`` per 1,000 ids; returns ``{job id: its new
+    attempt number}`` for those moved. A job missing from the answer left the queue
+    meanwhile (cancelled): the caller gives its GPUs back. No ORM object is expired."""
+    ids = sorted(job_ids)
+    out: dict[str, int] = {}
+    conn = session.connection()
+    for k in range(0, len(ids), 1_000):
+        query = (
+            update(JobModel)
+            .where(JobModel.id.in_(ids[k : k + 1_000]), JobModel.status.in_(sources_of(S)))
+            .values(
+                status=S.value,
+                updated_at=now,
+                reason="",
+                attempts=JobModel.attempts + 1,
+                started_at=func.coalesce(JobModel.started_at, now),
+            )
+            .returning(JobModel.id, JobModel.attempts)
+        )
+        out.update({str(i): int(n) for i, n in conn.execute(query)})
+    return out
+
+
+def move_many(
+    session: Session,
+    to: JobStatus,
+    moves: Collection[tuple[str, str | None, float | None]],
+    now: float,
+) -> int:
+    """Move jobs to ``to`` where the lifecycle allows it, in one statement executed for many
+    rows: each move is ``(job id, reason, ended_at)``; the reason is written unless every
+    move's is None, ``ended_at`` only for a terminal ``to``. Returns how many jobs moved
+    (:func:`transition` would have refused the others). No ORM object is expired."""
+    if not moves:
+        return 0
+    values: dict[str, Any] = {"status": to.value, "updated_at": now}
+    with_reason = any(r is not None for _, r, _ in moves)
+    if with_reason:
+        values["reason"] = bindparam("b_reason")
+    if to.is_terminal():
+        values["ended_at"] = bindparam("b_ended")
+    query = (
+        update(JobModel)
+        # no IN (…): an expanding list cannot run for many rows
+        .where(
+            JobModel.id == bindparam("b_id"), or_(*(JobModel.status == v for v in sources_of(to)))
+        )
+        .values(**values)
+    )
+    params: list[dict[str, Any]] = []
+    for job_id, reason, ended_at in moves:
+        param: dict[str, Any] = {"b_id": job_id}
+        if with_reason:
+            param["b_reason"] = reason or ""
+        if to.is_terminal():
+            param["b_ended"] = ended_at
+        params.append(param)
+    return int(session.connection().execute(query, params).rowcount)
 
 
 def request_cancel(session: Session, job_id: str, now: float) -> None:
