@@ -12,9 +12,17 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from gigawatt.core.errors import Unschedulable
 from gigawatt.core.tiers import Tier
 from gigawatt.scheduling.model import JobRequest, SchedulingPolicy
+
+# Bound once (see scheduler.py): no type lookup per call in the compiled module.
+_INTERNAL: Final = Tier.INTERNAL
+_RESERVED: Final = Tier.RESERVED
+_ON_DEMAND: Final = Tier.ON_DEMAND
+_SPOT: Final = Tier.SPOT
 
 
 class Admission:
@@ -48,14 +56,14 @@ class Admission:
 
     def admits(self, job: JobRequest) -> bool:
         """Whether the policy limits let ``job`` start now (capacity is checked elsewhere)."""
-        if job.tier is Tier.INTERNAL:
+        if job.tier is _INTERNAL:
             return True
         cap = self.policy.external_cap_gpus
         if cap is not None and self.external_gpus + job.gpus > cap:
             return False
-        if job.tier is Tier.SPOT:
+        if job.tier is _SPOT:
             return True
-        if job.tier is Tier.RESERVED and self.within_reservation(job):
+        if job.tier is _RESERVED and self.within_reservation(job):
             return True
         floor = self.policy.internal_floor_gpus
         return self.firm_external_gpus + job.gpus <= self.total_gpus - floor
@@ -69,12 +77,12 @@ class Admission:
         self._count(job, within_reservation, -job.gpus)
 
     def _count(self, job: JobRequest, within_reservation: bool, gpus: int) -> None:
-        if job.tier is Tier.INTERNAL:
+        if job.tier is _INTERNAL:
             self.internal_gpus += gpus
             return
         self.external_gpus += gpus
-        if job.tier is Tier.RESERVED:
+        if job.tier is _RESERVED:
             key = (job.tenant, job.gpu_type)
             self._reserved_in_use[key] = self._reserved_in_use.get(key, 0) + gpus
-        if job.tier is Tier.ON_DEMAND or (job.tier is Tier.RESERVED and not within_reservation):
+        if job.tier is _ON_DEMAND or (job.tier is _RESERVED and not within_reservation):
             self.firm_external_gpus += gpus

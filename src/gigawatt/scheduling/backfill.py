@@ -13,14 +13,20 @@ from dataclasses import dataclass
 from gigawatt.scheduling.model import JobRequest
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Shadow:
     """The blocked head job's reservation: its start ``time`` and GPUs left over then."""
 
     time: float
     extra: int
     #: queue key of the head job; jobs sorting before it are not bound by this shadow
-    head_key: tuple[float, ...] = ()
+    head_key: tuple[float, ...]
+
+    def __init__(self, time: float, extra: int, head_key: tuple[float, ...] = ()) -> None:
+        # explicit: compiled with the module (mypyc), unlike a generated dataclass __init__
+        self.time = time
+        self.extra = extra
+        self.head_key = head_key
 
     def _ends_before(self, job: JobRequest, now: float) -> bool:
         return job.max_runtime_s is not None and now + job.max_runtime_s <= self.time

@@ -1,9 +1,18 @@
-"""Values the scheduler reads and returns. Plain slotted dataclasses: the twin makes millions."""
+"""Values the scheduler reads and returns.
+
+The twin makes millions of them, and the scheduler may be compiled (mypyc, see
+docs/simulator.md "Compiled hot path"), so the per-job values are plain classes with an explicit
+``__init__`` and ``Final`` attributes rather than frozen dataclasses: a frozen dataclass's
+generated ``__init__`` runs interpreted even in a compiled module (about 1.3 µs per job, eight
+times this). They stay immutable: mypy refuses assignments to ``Final`` attributes, and the
+compiled classes refuse them at run time.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 from gigawatt.core.tiers import Tier
 
@@ -27,19 +36,59 @@ class Ordering(StrEnum):
     SJF = "sjf"
 
 
-@dataclass(frozen=True, slots=True)
-class JobRequest:
+class _Value:
+    """Equality, hash and repr by the attributes named in ``__slots__`` (immutable values)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({inner})"
+
+
+class JobRequest(_Value):
     """What the scheduler needs to know about a job."""
 
-    job_id: str
-    tenant: str
-    tier: Tier
-    gpu_type: str
-    gpus: int
-    submitted_at: float
-    priority: int = 0
-    #: Upper bound on run time; used for backfill and SJF. ``None`` means unbounded.
-    max_runtime_s: float | None = None
+    __slots__ = (  # noqa: RUF023 (the constructor's order: repr and eq follow it)
+        "job_id",
+        "tenant",
+        "tier",
+        "gpu_type",
+        "gpus",
+        "submitted_at",
+        "priority",
+        "max_runtime_s",
+    )
+
+    def __init__(
+        self,
+        job_id: str,
+        tenant: str,
+        tier: Tier,
+        gpu_type: str,
+        gpus: int,
+        submitted_at: float,
+        priority: int = 0,
+        max_runtime_s: float | None = None,
+    ) -> None:
+        self.job_id: Final = job_id
+        self.tenant: Final = tenant
+        self.tier: Final = tier
+        self.gpu_type: Final = gpu_type
+        self.gpus: Final = gpus
+        self.submitted_at: Final = submitted_at
+        self.priority: Final = priority
+        #: Upper bound on run time; used for backfill and SJF. ``None`` means unbounded.
+        self.max_runtime_s: Final = max_runtime_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,28 +120,38 @@ class SchedulingPolicy:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Start:
+class Start(_Value):
     """Start ``job`` on ``placement`` now."""
 
-    job: JobRequest
-    placement: Placement
+    __slots__ = ("job", "placement")
+
+    def __init__(self, job: JobRequest, placement: Placement) -> None:
+        self.job: Final = job
+        self.placement: Final = placement
 
 
-@dataclass(frozen=True, slots=True)
-class Preemption:
+class Preemption(_Value):
     """Stop ``job_id`` (spot) so that ``for_job_id`` can run; it keeps its GPUs until released."""
 
-    job_id: str
-    for_job_id: str
+    __slots__ = ("job_id", "for_job_id")  # noqa: RUF023 (the constructor's order)
+
+    def __init__(self, job_id: str, for_job_id: str) -> None:
+        self.job_id: Final = job_id
+        self.for_job_id: Final = for_job_id
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Decision:
     """The outcome of one scheduling pass."""
 
-    starts: list[Start] = field(default_factory=list)
-    preemptions: list[Preemption] = field(default_factory=list)
+    starts: list[Start]
+    preemptions: list[Preemption]
+
+    def __init__(
+        self, starts: list[Start] | None = None, preemptions: list[Preemption] | None = None
+    ) -> None:
+        self.starts = [] if starts is None else starts
+        self.preemptions = [] if preemptions is None else preemptions
 
     def __bool__(self) -> bool:
         return bool(self.starts or self.preemptions)

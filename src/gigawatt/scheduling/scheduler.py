@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
+from typing import Final
 
 from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.errors import Unschedulable
@@ -49,11 +50,14 @@ from gigawatt.scheduling.state import PassState as _PassState
 from gigawatt.scheduling.state import Running
 from gigawatt.scheduling.views import SchedulerViews
 
-_HUGE = 1 << 62
-# Tiers that never preempt (bound once: enum attribute access is slow in the hot loop).
-_SPOT = Tier.SPOT
-_ON_DEMAND = Tier.ON_DEMAND
-_RESERVED = Tier.RESERVED
+_HUGE: Final = 1 << 62
+# Tiers bound once as constants: enum attribute access is a type lookup in the hot loop, and
+# ``Final`` lets the compiled module (mypyc) read them without a globals dict lookup.
+_INTERNAL: Final = Tier.INTERNAL
+_SPOT: Final = Tier.SPOT
+_ON_DEMAND: Final = Tier.ON_DEMAND
+_RESERVED: Final = Tier.RESERVED
+_RANK: Final = {Tier.INTERNAL: 0.0, Tier.RESERVED: 1.0, Tier.ON_DEMAND: 2.0, Tier.SPOT: 3.0}
 
 
 class Scheduler(SchedulerViews):
@@ -154,7 +158,9 @@ class Scheduler(SchedulerViews):
         self._fresh.append((key, job.job_id))
         self._queued_types[job.gpu_type] = self._queued_types.get(job.gpu_type, 0) + 1
         runtime = _INF if job.max_runtime_s is None else job.max_runtime_s
-        heap = self._runtimes.setdefault(job.gpu_type, [])
+        heap = self._runtimes.get(job.gpu_type)
+        if heap is None:
+            heap = self._runtimes[job.gpu_type] = []
         heapq.heappush(heap, (runtime, job.job_id))
         if len(heap) > 2 * self._queued_types[job.gpu_type] + 64:
             self._compact_runtimes(heap)
@@ -166,7 +172,7 @@ class Scheduler(SchedulerViews):
         if ordering is Ordering.SJF:
             runtime = _INF if job.max_runtime_s is None else job.max_runtime_s
             return (runtime, job.submitted_at, self._seq)
-        return (job.tier.rank, -job.priority, job.submitted_at, self._seq)
+        return (_RANK[job.tier], -job.priority, job.submitted_at, self._seq)
 
     def cancel(self, job_id: str) -> bool:
         """Remove a queued job; False when it is not queued."""
@@ -195,7 +201,7 @@ class Scheduler(SchedulerViews):
             self.cap.take(n, g, None if gpu_indices is None else gpu_indices[k])
             for k, (n, (_, g)) in enumerate(zip(nodes, placement, strict=True))
         )
-        within = job.tier is Tier.RESERVED and self.admission.within_reservation(job)
+        within = job.tier is _RESERVED and self.admission.within_reservation(job)
         run = Running(job, nodes, indices, started_at, preempting_for, within)
         self._attach(run)
         self._dirty = True
@@ -211,11 +217,15 @@ class Scheduler(SchedulerViews):
             return
         self._dirty = True
         victim = self._is_victim_run(run)
-        for node, idx in zip(run.nodes, run.indices, strict=True):
-            jobs = self._node_jobs[node]
+        node_jobs = self._node_jobs
+        # indexed loops, not zip(strict=True): on the hot path of every start and end, and a
+        # zip with a keyword is a slow generic call in the compiled module
+        for k in range(len(run.nodes)):
+            node, idx = run.nodes[k], run.indices[k]
+            jobs = node_jobs[node]
             del jobs[job_id]
             if not jobs:
-                del self._node_jobs[node]
+                del node_jobs[node]
             if victim:
                 self.cap.set_spot(node, self.cap.node_spot[node] - len(idx))
             self.cap.give_back(node, idx)
@@ -230,15 +240,22 @@ class Scheduler(SchedulerViews):
         self._running[job.job_id] = run
         end = run.expected_end
         if end != _INF:
-            heap = self._ends.setdefault(job.gpu_type, [])
+            heap = self._ends.get(job.gpu_type)
+            if heap is None:
+                heap = self._ends[job.gpu_type] = []
             heapq.heappush(heap, (end, job.job_id))
             if len(heap) > 2 * len(self._running) + 64:
                 self._compact_ends(heap)
         victim = self._is_victim_run(run)
-        for node, idx in zip(run.nodes, run.indices, strict=True):
-            self._node_jobs.setdefault(node, {})[job.job_id] = len(idx)
+        node_jobs = self._node_jobs
+        for k in range(len(run.nodes)):  # indexed: see release()
+            node, gpus = run.nodes[k], len(run.indices[k])
+            on_node = node_jobs.get(node)
+            if on_node is None:
+                on_node = node_jobs[node] = {}
+            on_node[job.job_id] = gpus
             if victim:
-                self.cap.set_spot(node, self.cap.node_spot[node] + len(idx))
+                self.cap.set_spot(node, self.cap.node_spot[node] + gpus)
         self.admission.add(job, run.within_reservation)
 
     def _compact_runtimes(self, heap: list[tuple[float, str]]) -> None:
@@ -277,7 +294,7 @@ class Scheduler(SchedulerViews):
     @staticmethod
     def _is_victim_run(run: Running) -> bool:
         """Spot and not already draining: may be chosen as a preemption victim."""
-        return run.job.tier is Tier.SPOT and run.draining_for is None
+        return run.job.tier is _SPOT and run.draining_for is None
 
     def _is_victim(self, job_id: str) -> bool:
         run = self._running.get(job_id)
@@ -404,7 +421,7 @@ class Scheduler(SchedulerViews):
             if shadow is not None:
                 shadow.take(job, now)  # also when ahead: it uses GPUs the head counted on
             self._start(job, placement, now, decision, started)
-            if job.tier is Tier.SPOT and state.failed_preempt:
+            if job.tier is _SPOT and state.failed_preempt:
                 self._dirty = True  # new spot work may be a victim for a waiting preemptor
             return
         if may_preempt and job.gpus < state.failed_preempt.get(gpu_type, _HUGE):
@@ -422,9 +439,15 @@ class Scheduler(SchedulerViews):
         if self.policy.ordering is Ordering.SJF:
             return Shadow(time=_INF, extra=_HUGE, head_key=key)  # greedy
         free = self.cap.free_by_type[job.gpu_type]
-        return shadow_for(job, key, now, free, self._ends_in_order(job.gpu_type))
+        ends = self._ends_in_order(job.gpu_type)
+        try:
+            return shadow_for(job, key, now, free, ends)
+        finally:
+            # closed here, not left to garbage collection: the generator puts the entries it
+            # took back on the heap, and a compiled generator does not do so when dropped
+            ends.close()
 
-    def _ends_in_order(self, gpu_type: str) -> Iterator[tuple[float, int]]:
+    def _ends_in_order(self, gpu_type: str) -> Generator[tuple[float, int], None, None]:
         """Running jobs of ``gpu_type`` as (expected end, GPUs), earliest first, lazily."""
         heap = self._ends.get(gpu_type, [])
         taken: list[tuple[float, str]] = []
@@ -443,9 +466,9 @@ class Scheduler(SchedulerViews):
     def _may_preempt(self, job: JobRequest) -> bool:
         if self.policy.ordering is not Ordering.PRIORITY:
             return False
-        if job.tier is Tier.INTERNAL:
+        if job.tier is _INTERNAL:
             return True
-        return job.tier is Tier.RESERVED and self.admission.within_reservation(job)
+        return job.tier is _RESERVED and self.admission.within_reservation(job)
 
     def _place(self, job: JobRequest, holder: str | None = None) -> list[tuple[int, int]] | None:
         """Best-fit placement as ``[(node, gpus)]``, or None. Does not allocate."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gigawatt.scheduling.backfill import Shadow
 from gigawatt.scheduling.model import JobRequest
@@ -10,19 +10,29 @@ from gigawatt.scheduling.model import JobRequest
 INF = float("inf")
 
 
-@dataclass(slots=True)
+# The explicit ``__init__``s (``init=False``) are compiled with the module (mypyc); a generated
+# dataclass ``__init__`` would run interpreted, once per job or pass.
+
+
+@dataclass(slots=True, init=False)
 class PassState:
     """What a pass learnt, kept for the next incremental pass (valid while capacity only
     shrinks): the blocked head job's shadow per GPU type and the smallest sizes that failed."""
 
-    shadows: dict[str, Shadow] = field(default_factory=dict)
-    failed_fit: dict[str, int] = field(default_factory=dict)
-    failed_preempt: dict[str, int] = field(default_factory=dict)
+    shadows: dict[str, Shadow]
+    failed_fit: dict[str, int]
+    failed_preempt: dict[str, int]
     #: GPU types on which no further non-preempting job can start in this pass
-    blocked: set[str] = field(default_factory=set)
+    blocked: set[str]
+
+    def __init__(self) -> None:
+        self.shadows = {}
+        self.failed_fit = {}
+        self.failed_preempt = {}
+        self.blocked = set()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Running:
     """A job holding GPUs."""
 
@@ -30,9 +40,25 @@ class Running:
     nodes: tuple[int, ...]
     indices: tuple[tuple[int, ...], ...]
     started_at: float
-    draining_for: str | None = None
+    draining_for: str | None
     #: counted against its tenant's reservation (reserved tier, within R at start)
-    within_reservation: bool = False
+    within_reservation: bool
+
+    def __init__(
+        self,
+        job: JobRequest,
+        nodes: tuple[int, ...],
+        indices: tuple[tuple[int, ...], ...],
+        started_at: float,
+        draining_for: str | None = None,
+        within_reservation: bool = False,
+    ) -> None:
+        self.job = job
+        self.nodes = nodes
+        self.indices = indices
+        self.started_at = started_at
+        self.draining_for = draining_for
+        self.within_reservation = within_reservation
 
     @property
     def expected_end(self) -> float:

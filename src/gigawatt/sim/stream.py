@@ -309,12 +309,11 @@ class StreamTwin:
         if self.pass_pending:
             sched = self.sched
             live = self.live
-            start_job = self._start
             while True:
                 self.passes += 1
                 decision = sched.schedule(t)
                 for start in decision.starts:
-                    start_job(t, live[int(start.job.job_id)], start.placement[0][0], out)
+                    self._start(t, live[int(start.job.job_id)], start.placement[0][0], out)
                 if not decision.preemptions:
                     break
                 for p in decision.preemptions:
