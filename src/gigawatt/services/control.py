@@ -62,6 +62,7 @@ from gigawatt.services.lifecycle import (
     request_stop,
 )
 from gigawatt.services.live_state import KILL, PERIOD, RUNTIME, LiveState, submit_all
+from gigawatt.services.loop_memory import GcFreezer
 from gigawatt.services.platform import FleetState, Platform
 from gigawatt.services.reconcile import reconcile, recover_unrecorded
 from gigawatt.services.tenants import policy_of
@@ -130,12 +131,14 @@ class ControlLoop:
         #: the leader's memory between ticks (None: rebuild from the database)
         self.live: LiveState | None = None
         self.launcher = Launcher(platform, self.fleet, self._crash)
+        self.gc = GcFreezer()
 
     def tick(self) -> TickReport:
         """One pass of the loop (see the module docstring)."""
         p = self.platform
         begun = time.perf_counter()
         report, work = TickReport(), Work()
+        before = self.live
         self.fleet.refresh()
         now = p.clock.now()
         try:
@@ -172,6 +175,8 @@ class ControlLoop:
             self._safely("terminate", handle)
         if work.launch and not self.launcher.launch_all(self.live, work.launch):
             self.live = None  # changed behind our back: rebuild from the database
+        if self.live is not None:
+            self.gc.after_tick(len(self.live.attempts), self.live is not before)
         queue = len(self.live.queued) if self.live is not None else 0
         p.control_stats.record_tick(time.perf_counter() - begun, queue)
         return report
