@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 
-.PHONY: run test test-unit test-postgres bench lint format clean system-deps
+.PHONY: run test test-unit test-postgres bench build lint format clean system-deps
 
 # Debian packages the project uses when the host has none of them: bubblewrap (the job
 # sandbox, for `make run` and `make test`) and chromium (browser tests, `make test` only).
@@ -26,7 +26,7 @@ $(BIN)/.installed-base: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[postgres]'
-	touch $@
+	touch $@ $(BIN)/.native
 
 # Everything: CPU PyTorch first (so no CUDA wheels are pulled), then all extras.
 $(BIN)/.installed-all: pyproject.toml
@@ -34,7 +34,17 @@ $(BIN)/.installed-all: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet '$(TORCH)'
 	$(BIN)/python -m pip install --quiet -e '.[all]'
-	touch $@ $(BIN)/.installed-base
+	touch $@ $(BIN)/.installed-base $(BIN)/.native
+
+# The scheduler and the twin's event loop are compiled with mypyc at install (setup.py); after
+# editing one of them, `make build` recompiles (until then the sources run: gigawatt/native.py).
+NATIVE_SRC := $(wildcard src/gigawatt/scheduling/*.py) src/gigawatt/native.py setup.py \
+  $(addprefix src/gigawatt/sim/,engine.py grid.py sketch.py stream.py)
+$(BIN)/.native: $(NATIVE_SRC) | $(BIN)/.installed-base
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+build: $(BIN)/.native
 
 # GIGAWATT_PORT / GIGAWATT_HOST (environment or `make run GIGAWATT_PORT=8080`) choose the address.
 run: $(BIN)/.installed-base
@@ -47,12 +57,12 @@ system-deps:
 test: $(BIN)/.installed-all system-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-bench: $(BIN)/.installed-all
+bench: $(BIN)/.installed-all $(BIN)/.native
 	$(BIN)/python -m benchmarks.run
 
 lint: $(BIN)/.installed-all
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks setup.py
+	$(BIN)/ruff format --check src tests benchmarks setup.py
 	$(BIN)/mypy
 
 format: $(BIN)/.installed-all
