@@ -17,6 +17,7 @@ Environment: ``GIGAWATT_BENCH_CLIENTS`` (concurrent clients, default 64),
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -54,10 +56,25 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _postgres_cpu_s() -> float:
+    """CPU seconds of this machine's ``postgres`` processes (0 when the database is elsewhere;
+    processes that ended meanwhile are not counted)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text_ = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text_:
+            fields = text_.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def _serve(url: str, fleet: Path, port: int, work: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "GIGAWATT_ADMIN_KEY": ADMIN, "HOME": str(work)}
     args = ["serve", "--port", str(port), "--backend", "fake", "--db", url, "--fleet", str(fleet)]
-    args += ["--log-level", "warning", "--state-dir", str(work / f"state{port}")]
+    args += ["--log-level", "warning", "--no-access-log", "--state-dir", str(work / f"state{port}")]
     code = "from gigawatt.cli.main import app; app()"
     return subprocess.Popen([sys.executable, "-c", code, *args], env=env)
 
@@ -76,19 +93,70 @@ def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def _request(host: str, key: str, body: Mapping[str, object]) -> bytes:
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    head = (
+        f"POST /v1/jobs HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+class _Connection:
+    """One kept-alive HTTP/1.1 connection: send a prepared request, read status and body."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def post(self, request: bytes) -> int:
+        """The response's status code (0: the connection failed; it reopens next time)."""
+        try:
+            if self.streams is None:
+                self.streams = await asyncio.open_connection(self.host, self.port)
+            reader, writer = self.streams
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            lower = head.lower()
+            at = lower.find(b"content-length:")
+            length = int(lower[at + 15 : lower.index(b"\r\n", at)]) if at >= 0 else 0
+            await reader.readexactly(length)
+            if b"connection: close" in lower:
+                await self.close()
+            return int(head[9:12])
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            await self.close()
+            return 0
+
+    async def close(self) -> None:
+        """Close the connection (it reopens on the next request)."""
+        if self.streams is not None:
+            writer = self.streams[1]
+            self.streams = None
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
 async def _load(
-    bases: list[str], key: str, seconds: float, clients: int
-) -> tuple[list[float], dict[int, int]]:
-    latencies: list[float] = []
+    ports: list[int], key: str, seconds: float, clients: int
+) -> tuple[list[tuple[int, float]], dict[int, int], int]:
+    """Closed loop: ``clients`` workers, each with a kept-alive connection to each server,
+    sending to both in turn: a raw asyncio HTTP/1.1 client, so that the generator, which
+    shares the machine's cores with the servers, costs little CPU a request. Returns the
+    measured ``(server index, latency)`` pairs, status codes, and how many requests were sent
+    in all."""
+    latencies: list[tuple[int, float]] = []
     codes: dict[int, int] = {}
-    headers = {"Authorization": f"Bearer {key}"}
-    limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2)
+    sent = 0
     start = time.monotonic()
     measure_from = start + 3.0
     end = measure_from + seconds
 
-    async def worker(n: int, client: httpx.AsyncClient) -> None:
+    async def worker(n: int) -> None:
+        nonlocal sent
         rng = random.Random(n)
+        connections = [_Connection("127.0.0.1", port) for port in ports]
         i = n
         while time.monotonic() < end:
             body = {
@@ -99,21 +167,24 @@ async def _load(
                 "tier": rng.choice(("spot", "on_demand")),
                 "env": {"GIGAWATT_FAKE_DURATION_S": str(rng.randint(5, 30))},
             }
+            which = i % len(connections)
+            connection = connections[which]
+            request = _request(f"127.0.0.1:{connection.port}", key, body)
             t = time.monotonic()
-            try:
-                r = await client.post(f"{bases[i % 2]}/v1/jobs", json=body, headers=headers)
-                code = r.status_code
-            except httpx.HTTPError:
-                code = 0
+            code = await connection.post(request)
             done = time.monotonic()
             i += 1
+            sent += 1
             if t >= measure_from and done <= end:
-                latencies.append(done - t)
+                latencies.append((which, done - t))
                 codes[code] = codes.get(code, 0) + 1
+            if code == 0:
+                await asyncio.sleep(0.05)
+        for connection in connections:
+            await connection.close()
 
-    async with httpx.AsyncClient(limits=limits, timeout=30, trust_env=False) as client:
-        await asyncio.gather(*(worker(n, client) for n in range(clients)))
-    return latencies, codes
+    await asyncio.gather(*(worker(n) for n in range(clients)))
+    return latencies, codes, sent
 
 
 def _double_allocations(url: str) -> tuple[int, int, int]:
@@ -172,8 +243,12 @@ def main() -> None:
             tenant = admin.post("/v1/tenants", json={"name": "bench", "kind": "external"}).json()
             key = admin.post(f"/v1/tenants/{tenant['id']}/keys").json()["key"]
             cpu0 = [_cpu_s(p.pid) for p in procs]
-            latencies, codes = asyncio.run(_load(bases, key, seconds, clients))
+            db0 = _postgres_cpu_s()
+            own0 = time.process_time()
+            latencies, codes, total = asyncio.run(_load(ports, key, seconds, clients))
+            own = time.process_time() - own0
             cpu = [_cpu_s(p.pid) - c for p, c in zip(procs, cpu0, strict=True)]
+            db_cpu = _postgres_cpu_s() - db0
             time.sleep(3)  # let the loop place what it can
             checked, overlaps, mismatched = _double_allocations(url)
         finally:
@@ -186,14 +261,22 @@ def main() -> None:
                     p.kill()
                     p.wait(10)
     ok = codes.get(201, 0) + codes.get(200, 0)
-    ms = [x * 1000 for x in latencies]
+    ms = [x * 1000 for _, x in latencies]
     print(f"two servers on one PostgreSQL, {clients} concurrent clients, {seconds:.0f} s measured")
     print(f"accepted {ok:,} submissions: {ok / seconds:,.0f}/s; status codes {codes}")
     print(
         f"latency P50 {_pct(ms, 0.5):.1f} ms, P90 {_pct(ms, 0.9):.1f} ms, "
         f"P99 {_pct(ms, 0.99):.1f} ms, max {max(ms, default=0):.1f} ms"
     )
-    print(f"server CPU during the run: {cpu[0]:.1f} s + {cpu[1]:.1f} s")
+    for which, name in enumerate(("first server (leader)", "second server")):
+        one = [x * 1000 for w, x in latencies if w == which]
+        print(f"  {name}: P50 {_pct(one, 0.5):.1f} ms, P99 {_pct(one, 0.99):.1f} ms")
+    print(
+        f"CPU during the run ({seconds + 3:.0f} s with the warm-up): servers {cpu[0]:.1f} s "
+        f"(first) + {cpu[1]:.1f} s, load generator {own:.1f} s; "
+        f"{(sum(cpu) + own) / max(1, total) * 1000:.2f} ms of CPU per request sent; "
+        f"PostgreSQL processes on this machine {db_cpu:.1f} s"
+    )
     print(
         f"double allocation: {checked:,} attempts checked, {overlaps} overlapping GPU "
         f"intervals, {mismatched} allocation rows differing from the active attempts"

@@ -20,10 +20,10 @@ import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gigawatt.api.deps import principal_of
 from gigawatt.api.errors import error_response
 from gigawatt.core.errors import Unauthorized
 from gigawatt.services import idempotency
-from gigawatt.services.auth import authenticate
 from gigawatt.services.platform import Platform
 
 HEADER = b"idempotency-key"
@@ -78,8 +78,8 @@ class Idempotency:
             return
         authorization = headers.get(b"authorization")
         try:
-            principal = await run_in_threadpool(
-                authenticate,
+            principal = await principal_of(
+                scope["app"].state,
                 self.platform,
                 None if authorization is None else authorization.decode("latin-1"),
             )

@@ -146,6 +146,14 @@ def serve_command(
         int | None,
         typer.Option("--timeout-graceful-shutdown", min=0, help="seconds to finish requests"),
     ] = None,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            envvar="GIGAWATT_ACCESS_LOG",
+            help="log one line per HTTP request",
+        ),
+    ] = True,
     isolation: Annotated[
         str,
         typer.Option(
@@ -240,5 +248,6 @@ def serve_command(
         backlog=backlog,
         graceful_shutdown_s=graceful_shutdown_s,
         log_level=log_level,
+        access_log=access_log,
     )
     run_http(app, sock, http)

@@ -36,6 +36,8 @@ class HttpSettings:
     backlog: int = DEFAULT_BACKLOG
     graceful_shutdown_s: int | None = None
     log_level: str = "info"
+    #: One log line per request (uvicorn's access log); off for benchmarks and busy servers.
+    access_log: bool = True
 
 
 class PortInUse(Exception):
@@ -86,6 +88,7 @@ def run(app: FastAPI, sock: socket.socket, http: HttpSettings) -> None:
         limit_concurrency=http.limit_concurrency,
         backlog=http.backlog,
         timeout_graceful_shutdown=http.graceful_shutdown_s,
+        access_log=http.access_log,
     )
     server = uvicorn.Server(config)
 

@@ -7,6 +7,12 @@ printed once and stored hashed like any other key.
 
 A revoked or expired key is refused at once. ``last_used_at`` is written at most once per
 :data:`LAST_USED_EVERY_S` per key, not on every request.
+
+A :class:`KeyCache` (one per app) keeps successful checks for :data:`KEY_CACHE_TTL_S` of
+clock time, so a busy client costs no database read per request: a key revoked through this
+process is forgotten at once (:meth:`KeyCache.forget`), one revoked through another server
+process stops working here within :data:`KEY_CACHE_TTL_S`, and an expired key is refused at
+its expiry whatever the cache holds. Failed checks are never cached.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ ADMIN_KEY_ID = "admin"
 _PREFIX = "gw"
 #: ``last_used_at`` is refreshed when older than this (seconds).
 LAST_USED_EVERY_S = 60.0
+#: How long a successful key check is reused (seconds of clock time): the longest a key
+#: revoked through another server process keeps working here.
+KEY_CACHE_TTL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,22 +152,99 @@ def ensure_admin_key(platform: Platform) -> str | None:
     return key
 
 
-def authenticate(platform: Platform, authorization: str | None) -> Principal:
-    """The caller behind an ``Authorization: Bearer <key>`` header, or :class:`Unauthorized`."""
+class KeyCache:
+    """Successful key checks of one process, by the key's hash, each reused for ``ttl_s``.
+
+    Entries older than ``ttl_s`` (or from a clock that went back), and keys past their
+    expiry, are misses. Holds at most ``max_entries`` keys (then starts over). Safe to share
+    between threads: every operation is one dictionary access.
+    """
+
+    def __init__(self, ttl_s: float = KEY_CACHE_TTL_S, max_entries: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._checked: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, digest: str, now: float) -> Principal | None:
+        """The principal of a key checked less than ``ttl_s`` ago and not expired, or None."""
+        found = self._checked.get(digest)
+        if found is None:
+            return None
+        checked_at, principal = found
+        if not 0.0 <= now - checked_at < self.ttl_s:
+            return None
+        if principal.expires_at is not None and now >= principal.expires_at:
+            return None
+        return principal
+
+    def put(self, digest: str, checked_at: float, principal: Principal) -> None:
+        """Remember a successful check made at ``checked_at``."""
+        if self.ttl_s <= 0:
+            return
+        if len(self._checked) >= self.max_entries:
+            self._checked = {}
+        self._checked[digest] = (checked_at, principal)
+
+    def forget(self) -> None:
+        """Drop every remembered check (a key was revoked here: it gets 401 at once)."""
+        self._checked = {}
+
+
+def _bearer_key(authorization: str | None) -> str:
     if not authorization:
         raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <key>'")
     scheme, _, key = authorization.partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
         raise Unauthorized("malformed Authorization header; send 'Authorization: Bearer <key>'")
-    digest = hash_key(key)
+    return key
+
+
+def _env_admin(platform: Platform, digest: str) -> bool:
     env_key = platform.settings.admin_key
-    if env_key and hmac.compare_digest(digest, hash_key(env_key)):
+    return bool(env_key) and hmac.compare_digest(digest, hash_key(env_key or ""))
+
+
+def cached_principal(
+    platform: Platform, authorization: str | None, cache: KeyCache
+) -> Principal | None:
+    """The caller if known without the database (the ``GIGAWATT_ADMIN_KEY`` or a fresh
+    cached check), else None: then call :func:`authenticate`. Does no I/O."""
+    try:
+        key = _bearer_key(authorization)
+    except Unauthorized:
+        return None
+    digest = hash_key(key)
+    if _env_admin(platform, digest):
         return ADMIN
+    return cache.get(digest, platform.clock.now())
+
+
+def authenticate(
+    platform: Platform, authorization: str | None, cache: KeyCache | None = None
+) -> Principal:
+    """The caller behind an ``Authorization: Bearer <key>`` header, or :class:`Unauthorized`.
+
+    With a ``cache``, a fresh successful check is reused and a new one remembered."""
+    key = _bearer_key(authorization)
+    digest = hash_key(key)
+    if _env_admin(platform, digest):
+        return ADMIN
+    now = platform.clock.now()
+    if cache is not None:
+        found = cache.get(digest, now)
+        if found is not None:
+            return found
+    principal = _check_stored(platform, key, digest, now)
+    if cache is not None:
+        cache.put(digest, now, principal)
+    return principal
+
+
+def _check_stored(platform: Platform, key: str, digest: str, now: float) -> Principal:
     key_id = _key_id_of(key)
     if key_id is None:
         raise Unauthorized("invalid API key")
-    now = platform.clock.now()
     with transaction(platform.sessions) as s:
         row = s.get(ApiKeyModel, key_id) if looks_like_id(key_id) else None
         if row is None or not hmac.compare_digest(digest, row.key_hash):

@@ -5,15 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from gigawatt.core.errors import Conflict, Forbidden, InvalidInput, Unschedulable
+from gigawatt.core.errors import (
+    Conflict,
+    Forbidden,
+    GigawattError,
+    InvalidInput,
+    Unschedulable,
+)
 from gigawatt.core.tiers import JobStatus, Tier
 from gigawatt.scheduling.model import JobRequest
 from gigawatt.services.auth import Principal
 from gigawatt.services.platform import Platform
-from gigawatt.services.tenants import policy_of
+from gigawatt.services.tenants import reserved_gpus
 from gigawatt.services.views import JobView, job_view
 from gigawatt.store.db import transaction
 from gigawatt.store.models import AttemptModel, JobModel
@@ -60,6 +67,43 @@ def _scope(principal: Principal) -> str | None:
 
 def submit(platform: Platform, principal: Principal, spec: JobSpec) -> JobView:
     """Queue a job for the caller's tenant, refusing at once what could never run."""
+    result = submit_many(platform, [(principal, spec)])[0]
+    if isinstance(result, GigawattError):
+        raise result
+    return result
+
+
+def submit_many(
+    platform: Platform, submissions: Sequence[tuple[Principal, JobSpec]]
+) -> list[JobView | GigawattError]:
+    """Queue several jobs in one transaction (one multi-row INSERT), each checked as
+    :func:`submit` checks it: a refused job gets its error in its slot, the others are queued.
+
+    The fit check runs on the platform's cached checker for the settings' policy (whether a
+    job could ever fit depends on the fleet and the external cap, not on reservations); only
+    a reserved-tier job reads its tenant's reservation, in the same transaction. An error of
+    the database (not a refusal) raises, and nothing of the batch is queued.
+    """
+    results: list[JobView | GigawattError] = []
+    rows: list[dict[str, object]] = []
+    with platform.engine.begin() as conn:
+        for principal, spec in submissions:
+            try:
+                view = _checked(platform, conn, principal, spec)
+            except GigawattError as exc:
+                results.append(exc)
+                continue
+            results.append(view)
+            rows.append(_job_row(view))
+        if rows:
+            conn.execute(_INSERT_JOB, rows)
+    if rows:
+        platform.wake.set()
+    return results
+
+
+def _checked(platform: Platform, conn: Connection, principal: Principal, spec: JobSpec) -> JobView:
+    """The view of a job about to be queued, or the refusal (:class:`GigawattError`)."""
     if principal.is_admin or principal.tenant_id is None:
         raise Forbidden("jobs belong to tenants: submit with a tenant's API key")
     if spec.tier is Tier.INTERNAL and principal.tenant_kind != "internal":
@@ -71,12 +115,32 @@ def submit(platform: Platform, principal: Principal, spec: JobSpec) -> JobView:
         known = ", ".join(platform.catalogue.names)
         raise Unschedulable(f"unknown GPU type {spec.gpu_type!r}; known types: {known}")
     gpu_type = platform.catalogue.get(spec.gpu_type).name
+    tenant_id = principal.tenant_id
+    if spec.tier is Tier.RESERVED and reserved_gpus(conn, tenant_id, gpu_type) == 0:
+        raise InvalidInput(
+            f"this tenant holds no reservation of {gpu_type} GPUs; reserved-tier jobs need "
+            "one (ask the operator), or submit on_demand or spot",
+            "tier",
+        )
     now = platform.clock.now()
-    row = JobModel(
-        id=new_id("job"),
-        tenant_id=principal.tenant_id,
+    job_id = new_id("job")
+    platform.checker(platform.base_policy()).check(
+        JobRequest(
+            job_id=job_id,
+            tenant=tenant_id,
+            tier=spec.tier,
+            gpu_type=gpu_type,
+            gpus=spec.gpus,
+            submitted_at=now,
+            priority=spec.priority,
+            max_runtime_s=None if spec.max_runtime_s is None else float(spec.max_runtime_s),
+        )
+    )
+    return JobView(
+        id=job_id,
+        tenant_id=tenant_id,
         name=spec.name,
-        command=list(spec.command),
+        command=tuple(spec.command),
         env=dict(spec.env),
         gpus=spec.gpus,
         gpu_type=gpu_type,
@@ -87,23 +151,40 @@ def submit(platform: Platform, principal: Principal, spec: JobSpec) -> JobView:
         status=JobStatus.QUEUED.value,
         reason="",
         submitted_at=now,
-        attempts=0,
+        started_at=None,
+        ended_at=None,
         cancel_requested=False,
-        updated_at=now,
+        attempts=(),
     )
-    with transaction(platform.sessions) as s:
-        policy = policy_of(platform, s)
-        if spec.tier is Tier.RESERVED and policy.reserved_gpus(row.tenant_id, gpu_type) == 0:
-            raise InvalidInput(
-                f"this tenant holds no reservation of {gpu_type} GPUs; reserved-tier jobs need "
-                "one (ask the operator), or submit on_demand or spot",
-                "tier",
-            )
-        platform.checker(policy).check(job_request(row))
-        repo.insert_job(s, row)
-        view = job_view(row, [])
-    platform.wake.set()
-    return view
+
+
+#: The one statement of a submission (compiled once, cached by SQLAlchemy).
+_INSERT_JOB = insert(JobModel)
+
+
+def _job_row(view: JobView) -> dict[str, object]:
+    """The ``jobs`` row of a just-submitted job."""
+    return {
+        "id": view.id,
+        "tenant_id": view.tenant_id,
+        "name": view.name,
+        "command": list(view.command),
+        "env": view.env,
+        "gpus": view.gpus,
+        "gpu_type": view.gpu_type,
+        "tier": view.tier,
+        "priority": view.priority,
+        "max_runtime_s": view.max_runtime_s,
+        "limits": view.limits,
+        "status": view.status,
+        "reason": view.reason,
+        "submitted_at": view.submitted_at,
+        "started_at": None,
+        "ended_at": None,
+        "attempts": 0,
+        "cancel_requested": False,
+        "updated_at": view.submitted_at,
+    }
 
 
 def _attempts_by_job(session: Session, job_ids: Sequence[str]) -> dict[str, list[AttemptModel]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from gigawatt.core.errors import InvalidInput
@@ -119,3 +121,14 @@ def policy_of(platform: Platform, session: Session) -> SchedulingPolicy:
         reservations=reservations,
         backfill=base.backfill,
     )
+
+
+def reserved_gpus(conn: Connection, tenant_id: str, gpu_type: str) -> int:
+    """GPUs of ``gpu_type`` that ``tenant_id`` has reserved (0 when none): one aggregate read,
+    for the submit path, which needs no other part of the policy."""
+    total = conn.execute(
+        select(func.coalesce(func.sum(ReservationModel.gpus), 0)).where(
+            ReservationModel.tenant_id == tenant_id, ReservationModel.gpu_type == gpu_type
+        )
+    ).scalar_one()
+    return int(total)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from gigawatt.api.deps import CallerDep, PlatformDep
 from gigawatt.api.paging import CursorQ, set_next_cursor
 from gigawatt.api.schemas import JobIn, JobOut, LogsOut
+from gigawatt.api.submissions import submission_batcher
 from gigawatt.core.tiers import JobStatus
 from gigawatt.services import jobs
 from gigawatt.services.views import JobView
@@ -23,7 +24,7 @@ def job_out(view: JobView) -> JobOut:
 
 
 @router.post("", status_code=201, response_model=JobOut)
-def submit_job(body: JobIn, platform: PlatformDep, caller: CallerDep) -> JobOut:
+async def submit_job(body: JobIn, request: Request, caller: CallerDep) -> Response:
     """Queue a job. A job that could never run is refused here (422), never queued forever."""
     spec = jobs.JobSpec(
         name=body.name,
@@ -36,7 +37,13 @@ def submit_job(body: JobIn, platform: PlatformDep, caller: CallerDep) -> JobOut:
         priority=body.priority,
         limits=body.limits.model_dump(exclude_none=True) if body.limits is not None else None,
     )
-    return job_out(jobs.submit(platform, caller, spec))
+    # Inserted with the other submissions waiting meanwhile (one transaction), the body
+    # serialised once (a Response is not validated again against ``response_model``, which
+    # stays for the OpenAPI schema).
+    state = request.app.state
+    view = await submission_batcher(state, state.platform).submit(caller, spec)
+    content = JobOut.model_validate(view, from_attributes=True).model_dump_json()
+    return Response(content, status_code=201, media_type="application/json")
 
 
 @router.get("", response_model=list[JobOut])

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from gigawatt.api.deps import CallerDep, PlatformDep
+from gigawatt.api.deps import CallerDep, PlatformDep, key_cache
 from gigawatt.api.paging import CursorQ, set_next_cursor
 from gigawatt.api.schemas import KeyCreateIn, KeyItemOut, KeyOut
 from gigawatt.services import keys
@@ -39,7 +39,9 @@ def issued_out(issued: IssuedKey) -> KeyOut:
 
 
 def forget_cached_callers(request: Request) -> None:
-    """Make a revocation effective at once in this process's inference gateway too."""
+    """Make a revocation effective at once in this process: its key cache and its inference
+    gateway's."""
+    key_cache(request.app.state).forget()
     gateway = getattr(request.app.state, "inference_gateway", None)
     if gateway is not None:
         gateway.forget_callers()
