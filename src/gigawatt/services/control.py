@@ -64,6 +64,7 @@ from gigawatt.services.lifecycle import (
 from gigawatt.services.live_state import KILL, PERIOD, RUNTIME, LiveState, submit_all
 from gigawatt.services.loop_memory import GcFreezer
 from gigawatt.services.platform import FleetState, Platform
+from gigawatt.services.queue_sync import sync_queue
 from gigawatt.services.reconcile import reconcile, recover_unrecorded
 from gigawatt.services.tenants import policy_of
 from gigawatt.store.db import transaction
@@ -224,18 +225,9 @@ class ControlLoop:
 
     def _sync_queue(self, s: Session, live: LiveState, now: float) -> None:
         """Bring the scheduler's queue in line with the queued jobs in the database: new ones
-        (submitted, requeued) are queued, those gone (cancelled) dropped."""
-        rows = jobs_repo.queued_ids(s)
-        queued = {job_id for job_id, _ in rows}
-        for job_id in live.queued - queued:
-            live.queued.discard(job_id)
-            live.parked.discard(job_id)
-            live.sched.cancel(job_id)
-        # new ones in submission order (ties: the order the database read them)
-        new = sorted((t, k, j) for k, (j, t) in enumerate(rows) if j not in live.queued)
-        if new:
-            found = {job.id: job for job in jobs_repo.jobs_by_ids(s, [j for _, _, j in new])}
-            self._submit(s, live, [found[j] for _, _, j in new if j in found], now)
+        (submitted, requeued) are queued, those gone (cancelled) dropped (see
+        :mod:`~gigawatt.services.queue_sync`)."""
+        sync_queue(s, live, lambda jobs: self._submit(s, live, jobs, now))
 
     # -- step 2 ----------------------------------------------------------------------------
     def _observe(
@@ -267,6 +259,8 @@ class ControlLoop:
             end = real_end(row, status, now) or now
             outcome = outcome_of(row, row, status)
             endings.append(Ending(row, end, outcome, status.exit_code, energy))
+            if outcome.job_status is JobStatus.QUEUED:
+                live.requeued.add(row.job_id)
             report.ended.append(row.job_id)
             if status.reason == NODE_LOST:
                 report.nodes_lost.append(row.job_id)
@@ -284,6 +278,7 @@ class ControlLoop:
                 jobs_repo.transition(
                     s, job_id, JobStatus.CANCELLED, now, ended_at=now, reason="cancelled"
                 )
+                live.forget_queued(job_id)
 
     def _recover(self, s: Session, live: LiveState) -> None:
         p = self.platform
@@ -302,6 +297,7 @@ class ControlLoop:
                 live.set_handle(attempt_id, handle)
             elif not attempts_repo.active_by_ids(s, [attempt_id]):
                 live.drop(attempt_id)  # nothing had started: ended unbilled, job requeued
+                live.requeued.add(job.id)
 
     def _stops(
         self,

@@ -265,6 +265,8 @@ class Launcher:
         if attempt is not None and job is not None and attempt.status == AttemptStatus.STARTING:
             finish_attempt(p, s, attempt, job, p.clock.now(), outcome)
             if live is not None:
-                live.drop(attempt_id)  # a requeued job is queued again next tick
+                live.drop(attempt_id)
+                if outcome.job_status is JobStatus.QUEUED:
+                    live.requeued.add(spec.job_id)  # queued again next tick
             return True
         return False

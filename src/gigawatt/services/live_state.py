@@ -85,6 +85,12 @@ class LiveState:
         self.queued: set[str] = set()
         #: queued jobs not in the scheduler: they wait for nodes that left the fleet
         self.parked: set[str] = set()
+        #: jobs this loop put back in the queue since the last queue sync (it queues them)
+        self.requeued: set[str] = set()
+        #: SQLite: the highest jobs ``rowid`` the last queue sync saw (None: read it all)
+        self.queue_mark: int | None = None
+        #: queue syncs so far (every so many is a full read)
+        self.syncs = 0
         self._deadlines: list[tuple[float, int, int]] = []
         self._beats: deque[int] = deque()
 
@@ -137,6 +143,13 @@ class LiveState:
         self.by_key.pop(live.key, None)
         self.unrecorded.discard(attempt_id)
         self.sched.release(live.job_id)
+
+    def forget_queued(self, job_id: str) -> None:
+        """A queued job left the queue other than by starting (cancelled): drop it."""
+        if job_id in self.queued:
+            self.queued.discard(job_id)
+            self.parked.discard(job_id)
+            self.sched.cancel(job_id)
 
     def stopping(self, attempt_id: int, reason: str | None, kill_after: float | None) -> None:
         """Mirror :func:`~gigawatt.services.lifecycle.request_stop` (SIGKILL deadline set)."""

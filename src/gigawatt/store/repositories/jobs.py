@@ -105,6 +105,32 @@ def queued_ids(session: Session) -> list[tuple[str, float]]:
     return [(str(i), float(t)) for i, t in session.connection().execute(query).all()]
 
 
+def last_rowid(session: Session) -> int | None:
+    """SQLite: the highest ``rowid`` of the jobs table (a job inserted later gets a higher
+    one; jobs are never deleted), 0 when empty. None on other databases (no such order)."""
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return None
+    return int(conn.exec_driver_sql("SELECT coalesce(max(rowid), 0) FROM jobs").scalar_one())
+
+
+def queued_after(session: Session, rowid: int) -> tuple[list[str], int]:
+    """SQLite: ids of the queued jobs inserted after ``rowid`` (in insertion order) and the
+    highest ``rowid`` now; reads only the rows inserted since (a range of the table's key)."""
+    conn = session.connection()
+    rows = conn.exec_driver_sql(
+        "SELECT rowid, id, status FROM jobs WHERE rowid > ? ORDER BY rowid", (rowid,)
+    ).all()
+    top = max([rowid, *(int(r) for r, _, _ in rows)])
+    return [str(i) for _, i, status in rows if status == Q.value], top
+
+
+def queued_count(session: Session) -> int:
+    """How many jobs are queued (counted in the status index alone)."""
+    query = select(func.count()).select_from(JobModel).where(JobModel.status == Q.value)
+    return int(session.connection().execute(query).scalar_one())
+
+
 def jobs_by_ids(session: Session, job_ids: Collection[str]) -> list[JobModel]:
     """The jobs among ``job_ids`` (one query per 1,000 ids)."""
     ids = sorted(job_ids)
