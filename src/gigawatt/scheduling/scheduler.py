@@ -26,7 +26,7 @@ from __future__ import annotations
 import bisect
 import heapq
 from collections.abc import Generator, Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 
 from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.errors import Unschedulable
@@ -262,18 +262,37 @@ class Scheduler(SchedulerViews):
         """Drop entries of jobs no longer queued (started or cancelled: lazy deletion leaves
         them while nothing queues behind them), so the heap stays bounded by the queue."""
         queued = self._queued
-        heap[:] = sorted({e for e in heap if e[1] in queued})
+        seen: set[str] = set()
+        # entries read as plain objects: typed as tuples, a compiled loop would unpack each
+        # one and build it again to keep it
+        entries: list[Any] = heap
+        kept: list[Any] = []
+        for entry in entries:
+            job_id = entry[1]
+            if job_id in queued and job_id not in seen:
+                seen.add(job_id)
+                kept.append(entry)
+        # pops come out in the same order however the heap is arranged: heapify (linear)
+        # rather than sort (the entries are distinct)
+        heapq.heapify(kept)
+        heap[:] = kept
 
     def _compact_ends(self, heap: list[tuple[float, str]]) -> None:
         """Drop entries of jobs no longer running (or restarted), so the heap stays bounded by
         the running jobs, not by every job ever started."""
         running = self._running
-        valid = set()
-        for end, job_id in heap:
+        seen: set[str] = set()
+        entries: list[Any] = heap  # plain objects, not rebuilt (see _compact_runtimes)
+        kept: list[Any] = []
+        for entry in entries:
+            job_id = entry[1]
             run = running.get(job_id)
-            if run is not None and run.expected_end == end:
-                valid.add((end, job_id))
-        heap[:] = sorted(valid)
+            # a valid entry is the one of the job's current run: one per job
+            if run is not None and run.expected_end == entry[0] and job_id not in seen:
+                seen.add(job_id)
+                kept.append(entry)
+        heapq.heapify(kept)
+        heap[:] = kept
 
     def invalidate(self) -> None:
         """Make the next pass walk the whole queue, as after a release. The live control loop
