@@ -89,6 +89,8 @@ class LiveState:
         self.requeued: set[str] = set()
         #: SQLite: the highest jobs ``rowid`` the last queue sync saw (None: read it all)
         self.queue_mark: int | None = None
+        #: SQLite: the jobs ``rowid`` of queued jobs (may hold some no longer queued)
+        self.queued_rowid: dict[str, int] = {}
         #: queue syncs so far (every so many is a full read)
         self.syncs = 0
         self._deadlines: list[tuple[float, int, int]] = []

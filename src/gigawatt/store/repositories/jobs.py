@@ -105,6 +105,13 @@ def queued_ids(session: Session) -> list[tuple[str, float]]:
     return [(str(i), float(t)) for i, t in session.connection().execute(query).all()]
 
 
+def queued_ids_rowids(session: Session) -> list[tuple[str, float, int]]:
+    """SQLite: :func:`queued_ids` with each job's ``rowid``."""
+    conn = session.connection()
+    query = f"SELECT id, submitted_at, rowid FROM jobs WHERE status = '{Q.value}'"
+    return [(str(i), float(t), int(r)) for i, t, r in conn.exec_driver_sql(query).all()]
+
+
 def last_rowid(session: Session) -> int | None:
     """SQLite: the highest ``rowid`` of the jobs table (a job inserted later gets a higher
     one; jobs are never deleted), 0 when empty. None on other databases (no such order)."""
@@ -114,15 +121,37 @@ def last_rowid(session: Session) -> int | None:
     return int(conn.exec_driver_sql("SELECT coalesce(max(rowid), 0) FROM jobs").scalar_one())
 
 
-def queued_after(session: Session, rowid: int) -> tuple[list[str], int]:
-    """SQLite: ids of the queued jobs inserted after ``rowid`` (in insertion order) and the
-    highest ``rowid`` now; reads only the rows inserted since (a range of the table's key)."""
+def queued_after(session: Session, rowid: int) -> tuple[list[tuple[int, str]], int]:
+    """SQLite: ``(rowid, id)`` of the queued jobs inserted after ``rowid`` (in insertion
+    order) and the highest ``rowid`` now; reads only the rows inserted since (a range of the
+    table's key)."""
     conn = session.connection()
     rows = conn.exec_driver_sql(
         "SELECT rowid, id, status FROM jobs WHERE rowid > ? ORDER BY rowid", (rowid,)
     ).all()
     top = max([rowid, *(int(r) for r, _, _ in rows)])
-    return [str(i) for _, i, status in rows if status == Q.value], top
+    return [(int(r), str(i)) for r, i, status in rows if status == Q.value], top
+
+
+def queued_rowids(session: Session) -> set[int]:
+    """SQLite: the ``rowid`` of every queued job, read from the status index alone (its
+    entries carry the rowid: no table row is visited)."""
+    conn = session.connection()
+    query = f"SELECT rowid FROM jobs WHERE status = '{Q.value}'"
+    return {int(r) for (r,) in conn.exec_driver_sql(query).all()}
+
+
+def rowids_of(session: Session, job_ids: Collection[str]) -> dict[str, int]:
+    """SQLite: ``{id: rowid}`` of these jobs (one query per 500 ids)."""
+    ids = sorted(job_ids)
+    out: dict[str, int] = {}
+    conn = session.connection()
+    for k in range(0, len(ids), 500):
+        part = ids[k : k + 500]
+        marks = ", ".join("?" * len(part))
+        query = f"SELECT id, rowid FROM jobs WHERE id IN ({marks})"
+        out.update({str(i): int(r) for i, r in conn.exec_driver_sql(query, tuple(part)).all()})
+    return out
 
 
 def queued_count(session: Session) -> int:
