@@ -90,7 +90,8 @@ class Scheduler(SchedulerViews):
         #: per GPU type: number of queued jobs, and a heap of (max_runtime_s, job id) of them
         self._queued_types: dict[str, int] = {}
         self._runtimes: dict[str, list[tuple[float, str]]] = {}
-        #: per GPU type: heap of (expected end, job id) of running jobs (lazy deletion)
+        #: per GPU type: heap of (expected end, job id) of running jobs (lazy deletion); absent
+        #: (dormant) while no job of the type queues, until a backfill shadow needs it
         self._ends: dict[str, list[tuple[float, str]]] = {}
         #: (GPU type, GPUs, tier) that passed :meth:`check` (the fleet and policy are fixed)
         self._fits: set[tuple[str, int, Tier]] = set()
@@ -239,13 +240,18 @@ class Scheduler(SchedulerViews):
         job = run.job
         self._running[job.job_id] = run
         end = run.expected_end
-        if end != _INF:
-            heap = self._ends.get(job.gpu_type)
-            if heap is None:
-                heap = self._ends[job.gpu_type] = []
+        heap = self._ends.get(job.gpu_type)
+        if heap is not None and end != _INF:  # a dormant heap is rebuilt when read
             heapq.heappush(heap, (end, job.job_id))
             if len(heap) > 2 * len(self._running) + 64:
-                self._compact_ends(heap)
+                if self._queued_types.get(job.gpu_type, 0):
+                    self._compact_ends(heap)
+                else:
+                    # Nothing of this type waits, so no backfill shadow reads the heap: let it
+                    # go dormant rather than compact it. While no queue forms (a fleet that is
+                    # not full) the pushes and compactions stop; a shadow rebuilds it at most
+                    # once per dormancy, for what a compaction costs.
+                    del self._ends[job.gpu_type]
         victim = self._is_victim_run(run)
         node_jobs = self._node_jobs
         for k in range(len(run.nodes)):  # indexed: see release()
@@ -293,6 +299,17 @@ class Scheduler(SchedulerViews):
                 kept.append(entry)
         heapq.heapify(kept)
         heap[:] = kept
+
+    def _valid_ends(self, gpu_type: str) -> list[tuple[float, str]]:
+        """A heap of (expected end, job id) of the running jobs of ``gpu_type`` (bounded)."""
+        heap = []
+        for job_id, run in self._running.items():
+            if run.job.gpu_type == gpu_type:
+                end = run.expected_end
+                if end != _INF:
+                    heap.append((end, job_id))
+        heapq.heapify(heap)
+        return heap
 
     def invalidate(self) -> None:
         """Make the next pass walk the whole queue, as after a release. The live control loop
@@ -468,7 +485,9 @@ class Scheduler(SchedulerViews):
 
     def _ends_in_order(self, gpu_type: str) -> Generator[tuple[float, int], None, None]:
         """Running jobs of ``gpu_type`` as (expected end, GPUs), earliest first, lazily."""
-        heap = self._ends.get(gpu_type, [])
+        heap = self._ends.get(gpu_type)
+        if heap is None:  # dormant: rebuilt from the running jobs (what a compaction keeps)
+            heap = self._ends[gpu_type] = self._valid_ends(gpu_type)
         taken: list[tuple[float, str]] = []
         try:
             while heap:
