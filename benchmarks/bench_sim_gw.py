@@ -22,6 +22,7 @@ import os
 import time
 from importlib import resources
 
+import gigawatt
 from gigawatt.core.catalogue import default_catalogue
 from gigawatt.core.fleet import uniform_fleet
 from gigawatt.scheduling.model import Ordering, SchedulingPolicy
@@ -43,7 +44,10 @@ def main() -> None:
     days = float(os.environ.get("GW_DAYS", "1"))
     queue_days = float(os.environ.get("GW_QUEUE_DAYS", "1"))
     policy = SchedulingPolicy(Ordering.PRIORITY)
-    print(f"workload million.yaml, priority; 1 GW = {fleet.total_gpus():,} H100")
+    print(
+        f"workload million.yaml, priority; 1 GW = {fleet.total_gpus():,} H100; "
+        f"hot path: {gigawatt.NATIVE_BUILD} (GIGAWATT_PURE=1 for the sources)"
+    )
     scenarios = (
         ("no queue", fleet, None, days),
         ("queues", uniform_fleet(QUEUE_GPUS, "H100", catalogue), 1.3, queue_days),
