@@ -11,7 +11,8 @@ two attempts at any instant (intervals per GPU from the attempts' start and end)
 the allocation rows are exactly the GPUs of the active attempts.
 
 Environment: ``GIGAWATT_BENCH_CLIENTS`` (concurrent clients, default 64),
-``GIGAWATT_BENCH_POSTGRES_URL``.
+``GIGAWATT_BENCH_POSTGRES_URL``, ``GIGAWATT_BENCH_SUBMIT_LOOP=0`` to measure the request path
+alone (both servers ``--no-control-loop``: nothing is scheduled, the queue only grows).
 """
 
 from __future__ import annotations
@@ -71,9 +72,10 @@ def _postgres_cpu_s() -> float:
     return total
 
 
-def _serve(url: str, fleet: Path, port: int, work: Path) -> subprocess.Popen[bytes]:
+def _serve(url: str, fleet: Path, port: int, work: Path, loop: bool) -> subprocess.Popen[bytes]:
     env = {**os.environ, "GIGAWATT_ADMIN_KEY": ADMIN, "HOME": str(work)}
     args = ["serve", "--port", str(port), "--backend", "fake", "--db", url, "--fleet", str(fleet)]
+    args += [] if loop else ["--no-control-loop"]
     args += ["--log-level", "warning", "--no-access-log", "--state-dir", str(work / f"state{port}")]
     code = "from gigawatt.cli.main import app; app()"
     return subprocess.Popen([sys.executable, "-c", code, *args], env=env)
@@ -216,6 +218,16 @@ def _double_allocations(url: str) -> tuple[int, int, int]:
     return len(attempts), overlaps, len(active ^ rows)
 
 
+def _job_statuses(url: str) -> dict[str, int]:
+    """How many jobs are in each status (the queue left behind shows whether the leader kept
+    up with the submissions)."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT status, count(*) FROM jobs GROUP BY status")).all()
+    engine.dispose()
+    return {str(status): int(n) for status, n in rows}
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -225,6 +237,7 @@ def main() -> None:
     """Two servers on one PostgreSQL, concurrent submissions, the double-allocation check."""
     seconds = float(os.environ.get("GIGAWATT_BENCH_SUBMIT_S", "20"))
     clients = int(os.environ.get("GIGAWATT_BENCH_CLIENTS", "64"))
+    loop = os.environ.get("GIGAWATT_BENCH_SUBMIT_LOOP", "1") != "0"
     with _postgres_schema() as url:
         if url is None:
             return
@@ -232,9 +245,9 @@ def main() -> None:
         fleet = work / "fleet.yaml"
         fleet.write_text(FLEET)
         ports = [_free_port(), _free_port()]
-        first = _serve(url, fleet, ports[0], work)
+        first = _serve(url, fleet, ports[0], work, loop)
         _wait(f"http://127.0.0.1:{ports[0]}/healthz", first)  # migrations run once
-        second = _serve(url, fleet, ports[1], work)
+        second = _serve(url, fleet, ports[1], work, loop)
         procs = [first, second]
         try:
             bases = [f"http://127.0.0.1:{p}" for p in ports]
@@ -251,6 +264,7 @@ def main() -> None:
             db_cpu = _postgres_cpu_s() - db0
             time.sleep(3)  # let the loop place what it can
             checked, overlaps, mismatched = _double_allocations(url)
+            statuses = _job_statuses(url)
         finally:
             for p in procs:
                 p.terminate()
@@ -262,13 +276,18 @@ def main() -> None:
                     p.wait(10)
     ok = codes.get(201, 0) + codes.get(200, 0)
     ms = [x * 1000 for _, x in latencies]
-    print(f"two servers on one PostgreSQL, {clients} concurrent clients, {seconds:.0f} s measured")
+    where = "the first one runs the control loop" if loop else "no control loop (request path only)"
+    print(
+        f"two servers on one PostgreSQL ({where}), {clients} concurrent clients, "
+        f"{seconds:.0f} s measured"
+    )
     print(f"accepted {ok:,} submissions: {ok / seconds:,.0f}/s; status codes {codes}")
     print(
         f"latency P50 {_pct(ms, 0.5):.1f} ms, P90 {_pct(ms, 0.9):.1f} ms, "
         f"P99 {_pct(ms, 0.99):.1f} ms, max {max(ms, default=0):.1f} ms"
     )
-    for which, name in enumerate(("first server (leader)", "second server")):
+    names = ("first server (leader)", "second server") if loop else ("first", "second")
+    for which, name in enumerate(names):
         one = [x * 1000 for w, x in latencies if w == which]
         print(f"  {name}: P50 {_pct(one, 0.5):.1f} ms, P99 {_pct(one, 0.99):.1f} ms")
     print(
@@ -277,6 +296,7 @@ def main() -> None:
         f"{(sum(cpu) + own) / max(1, total) * 1000:.2f} ms of CPU per request sent; "
         f"PostgreSQL processes on this machine {db_cpu:.1f} s"
     )
+    print(f"jobs by status 3 s after the run: {dict(sorted(statuses.items()))}")
     print(
         f"double allocation: {checked:,} attempts checked, {overlaps} overlapping GPU "
         f"intervals, {mismatched} allocation rows differing from the active attempts"

@@ -146,6 +146,14 @@ def serve_command(
         int | None,
         typer.Option("--timeout-graceful-shutdown", min=0, help="seconds to finish requests"),
     ] = None,
+    control_loop: Annotated[
+        bool,
+        typer.Option(
+            "--control-loop/--no-control-loop",
+            help="run the control loop (scheduling, metering) here; without it the process "
+            "serves the API only, and another server's loop schedules what it queues",
+        ),
+    ] = True,
     access_log: Annotated[
         bool,
         typer.Option(
@@ -191,6 +199,7 @@ def serve_command(
             database_url=url,
             grace_s=grace_s,
             tick_s=tick_s,
+            run_control_loop=control_loop,
             lease_ttl_s=lease_ttl_s,
             fleet_refresh_s=fleet_refresh_s,
             admin_key=os.environ.get("GIGAWATT_ADMIN_KEY") or None,
