@@ -300,6 +300,8 @@ def _run(name: str, url: str) -> None:
         f"old loop (scheduler rebuilt from the database every tick): "
         f"{(time.perf_counter() - t) / 2 * 1000:.0f} ms per tick"
     )
+    old.resign()
+    loop.resign()  # gives the frozen memory of its state back to the garbage collector
     bench.platform.engine.dispose()
 
 

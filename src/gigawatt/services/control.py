@@ -34,9 +34,7 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -44,14 +42,14 @@ from sqlalchemy.orm import Session
 
 from gigawatt.backends.base import Handle
 from gigawatt.core.errors import Conflict, Unschedulable
-from gigawatt.core.tiers import JobStatus, Tier
-from gigawatt.scheduling.model import JobRequest, SchedulingPolicy
-from gigawatt.scheduling.scheduler import Scheduler
+from gigawatt.core.tiers import JobStatus
+from gigawatt.scheduling.model import SchedulingPolicy
 from gigawatt.services.accounting import meter_period_boundaries
 from gigawatt.services.discovery import FleetRefresher
 from gigawatt.services.ending import Ending, finish_many, real_end, with_real_start
 from gigawatt.services.jobs import job_request
 from gigawatt.services.launching import Launcher, Work
+from gigawatt.services.lease_holder import holder_is_dead, new_holder
 from gigawatt.services.lifecycle import (
     CANCEL,
     MAX_RUNTIME,
@@ -61,9 +59,16 @@ from gigawatt.services.lifecycle import (
     outcome_of,
     request_stop,
 )
-from gigawatt.services.live_state import KILL, PERIOD, RUNTIME, LiveState, submit_all
+from gigawatt.services.live_state import (
+    KILL,
+    PERIOD,
+    RUNTIME,
+    LiveState,
+    restore_attempt,
+    submit_all,
+)
 from gigawatt.services.loop_memory import GcFreezer
-from gigawatt.services.platform import FleetState, Platform
+from gigawatt.services.platform import Platform
 from gigawatt.services.queue_sync import sync_queue
 from gigawatt.services.reconcile import reconcile, recover_unrecorded
 from gigawatt.services.tenants import policy_of
@@ -72,7 +77,6 @@ from gigawatt.store.models import JobModel
 from gigawatt.store.repositories import attempts as attempts_repo
 from gigawatt.store.repositories import jobs as jobs_repo
 from gigawatt.store.repositories import lease as lease_repo
-from gigawatt.store.repositories.attempts import ActiveRow
 
 log = logging.getLogger(__name__)
 
@@ -80,26 +84,6 @@ log = logging.getLogger(__name__)
 #: before they commit; after the launch intent commits, before the backend starts it; after
 #: the backend started it, before it is recorded; before SIGTERM goes to what must stop.
 CRASH_POINTS = ("tick.before_commit", "launch.before_start", "launch.after_start", "stop.before")
-
-
-def new_holder() -> str:
-    """A lease holder id unique to this loop: ``host|pid|random``."""
-    return f"{socket.gethostname()}|{os.getpid()}|{uuid.uuid4().hex[:12]}"
-
-
-def holder_is_dead(holder: str) -> bool:
-    """True when ``holder`` is a process of this host that no longer exists."""
-    host, _, rest = holder.partition("|")
-    pid_text = rest.partition("|")[0]
-    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 @dataclass
@@ -149,6 +133,7 @@ class ControlLoop:
                 )
                 if not lease.held:
                     self.leader, self.live = False, None
+                    self.gc.release()
                     p.control_stats.not_leader()
                     return report
                 if lease.taken_over or not self.leader:
@@ -176,7 +161,7 @@ class ControlLoop:
             self._safely("terminate", handle)
         if work.launch and not self.launcher.launch_all(self.live, work.launch):
             self.live = None  # changed behind our back: rebuild from the database
-        if self.live is not None:
+        if self.live is not None and self.incremental:
             self.gc.after_tick(len(self.live.attempts), self.live is not before)
         queue = len(self.live.queued) if self.live is not None else 0
         p.control_stats.record_tick(time.perf_counter() - begun, queue)
@@ -187,6 +172,7 @@ class ControlLoop:
         with transaction(self.platform.sessions) as s:
             lease_repo.give_up(s, self.holder)
         self.leader, self.live = False, None
+        self.gc.release()
         self.platform.control_stats.not_leader()
 
     # -- the loop's memory -------------------------------------------------------------------
@@ -205,7 +191,7 @@ class ControlLoop:
         fleet = p.state
         live = LiveState(p.scheduler(policy, fleet), fleet, policy)
         for row in attempts_repo.active_rows(s):
-            _restore(live.sched, fleet, row)
+            restore_attempt(live.sched, fleet, row)
             live.add(row)
         self._submit(s, live, jobs_repo.queued_jobs(s), now)
         self.live = live
@@ -388,38 +374,6 @@ class ControlLoop:
             getattr(self.platform.backend, what)(handle)
         except Exception:
             log.exception("%s of job %s attempt %s failed", what, handle.job_id, handle.attempt)
-
-
-def _restore(sched: Scheduler, fleet: FleetState, row: ActiveRow) -> None:
-    """Put an attempt holding GPUs into the scheduler. GPUs on nodes that left the fleet are
-    skipped (the attempt is ending: the backend reports ``node_lost``); those on nodes still
-    there stay taken."""
-    placement = [(str(n), int(g)) for n, g in row.placement]
-    indices = row.gpu_indices
-    keep = [k for k, (node, _) in enumerate(placement) if node in fleet.nodes]
-    if not keep:
-        log.debug("job %s: every node of its attempt left the fleet", row.job_id)
-        return
-    job = JobRequest(
-        job_id=row.job_id,
-        tenant=row.tenant_id,
-        tier=Tier(row.tier),
-        gpu_type=row.gpu_type,
-        gpus=row.gpus,
-        submitted_at=row.submitted_at,
-        priority=row.priority,
-        max_runtime_s=None if row.max_runtime_s is None else float(row.max_runtime_s),
-    )
-    try:
-        sched.restore_running(
-            job,
-            tuple(placement[k] for k in keep),
-            row.started_at,
-            None if indices is None else [indices[k] for k in keep],
-            row.preempting_for,
-        )
-    except (KeyError, ValueError, IndexError):
-        log.warning("job %s holds GPUs outside the fleet: %s", row.job_id, row.placement)
 
 
 def _fits_known_fleet(platform: Platform, policy: SchedulingPolicy, job: JobModel) -> bool:

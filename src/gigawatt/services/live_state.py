@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from gigawatt.backends.base import Handle
 from gigawatt.billing.periods import period_bounds, period_of
 from gigawatt.core.errors import InvalidInput, Unschedulable
-from gigawatt.scheduling.model import SchedulingPolicy
+from gigawatt.core.tiers import Tier
+from gigawatt.scheduling.model import JobRequest, SchedulingPolicy
 from gigawatt.scheduling.scheduler import Scheduler
 from gigawatt.services.jobs import job_request
 from gigawatt.services.platform import FleetState
@@ -237,6 +238,38 @@ def next_boundary(metered_until: float) -> float:
         return period_bounds(period_of(metered_until))[1]
     except InvalidInput:  # a time outside the calendar the periods cover: never
         return float("inf")
+
+
+def restore_attempt(sched: Scheduler, fleet: FleetState, row: ActiveRow) -> None:
+    """Put an attempt holding GPUs into the scheduler. GPUs on nodes that left the fleet are
+    skipped (the attempt is ending: the backend reports ``node_lost``); those on nodes still
+    there stay taken."""
+    placement = [(str(n), int(g)) for n, g in row.placement]
+    indices = row.gpu_indices
+    keep = [k for k, (node, _) in enumerate(placement) if node in fleet.nodes]
+    if not keep:
+        log.debug("job %s: every node of its attempt left the fleet", row.job_id)
+        return
+    job = JobRequest(
+        job_id=row.job_id,
+        tenant=row.tenant_id,
+        tier=Tier(row.tier),
+        gpu_type=row.gpu_type,
+        gpus=row.gpus,
+        submitted_at=row.submitted_at,
+        priority=row.priority,
+        max_runtime_s=None if row.max_runtime_s is None else float(row.max_runtime_s),
+    )
+    try:
+        sched.restore_running(
+            job,
+            tuple(placement[k] for k in keep),
+            row.started_at,
+            None if indices is None else [indices[k] for k in keep],
+            row.preempting_for,
+        )
+    except (KeyError, ValueError, IndexError):
+        log.warning("job %s holds GPUs outside the fleet: %s", row.job_id, row.placement)
 
 
 def submit_all(state: LiveState, jobs: Iterable[JobModel]) -> list[tuple[JobModel, str]]:

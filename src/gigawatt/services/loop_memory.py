@@ -49,6 +49,13 @@ class GcFreezer:
         elif self._since_freeze >= self.every_ticks:
             self._freeze(thaw=False)
 
+    def release(self) -> None:
+        """The loop stopped leading (or its memory was dropped): give what was frozen back
+        to the collector, so that the old state's reference cycles can be reclaimed."""
+        if self.frozen:
+            gc.unfreeze()
+            self.frozen = False
+
     def _freeze(self, thaw: bool) -> None:
         began = time.perf_counter()
         if thaw:

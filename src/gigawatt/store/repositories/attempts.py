@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Integer, any_, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from gigawatt.core.states import AttemptStatus
@@ -377,14 +378,29 @@ def update_attempt(
 
 
 def heartbeat(session: Session, attempt_ids: Sequence[int], now: float) -> None:
-    """Record that these attempts were seen alive at ``now`` (one UPDATE per :data:`CHUNK`)."""
+    """Record that these attempts were seen alive at ``now``: on PostgreSQL one UPDATE with
+    the ids as one array parameter (``id = ANY(…)``: no list of bind parameters to parse and
+    plan), elsewhere one UPDATE per :data:`CHUNK` ids."""
     ids = list(attempt_ids)
+    if not ids:
+        return
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            update(AttemptModel)
+            .where(
+                AttemptModel.id == any_(bindparam("ids", type_=ARRAY(Integer))),
+                AttemptModel.status.in_(ACTIVE),
+            )
+            .values(last_heartbeat_at=now),
+            {"ids": sorted(ids)},
+        )
+        return
     for k in range(0, len(ids), CHUNK):
-        session.execute(
+        conn.execute(
             update(AttemptModel)
             .where(AttemptModel.id.in_(ids[k : k + CHUNK]), AttemptModel.status.in_(ACTIVE))
             .values(last_heartbeat_at=now)
-            .execution_options(synchronize_session=False)
         )
 
 
