@@ -57,10 +57,10 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _postgres_cpu_s() -> float:
-    """CPU seconds of this machine's ``postgres`` processes (0 when the database is elsewhere;
-    processes that ended meanwhile are not counted)."""
-    total = 0.0
+def _postgres_cpu_s() -> dict[int, float]:
+    """CPU seconds of each of this machine's ``postgres`` processes, by pid (none when the
+    database is elsewhere). Other users of the same server count too."""
+    found: dict[int, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text_ = stat.read_text()
@@ -68,8 +68,15 @@ def _postgres_cpu_s() -> float:
             continue
         if "(postgres)" in text_:
             fields = text_.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+            ticks = int(fields[11]) + int(fields[12])
+            found[int(stat.parent.name)] = ticks / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def _cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU the processes of ``after`` used since ``before`` (those that ended are not
+    counted; a process that started meanwhile counts whole)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def _serve(url: str, fleet: Path, port: int, work: Path, loop: bool) -> subprocess.Popen[bytes]:
@@ -261,7 +268,7 @@ def main() -> None:
             latencies, codes, total = asyncio.run(_load(ports, key, seconds, clients))
             own = time.process_time() - own0
             cpu = [_cpu_s(p.pid) - c for p, c in zip(procs, cpu0, strict=True)]
-            db_cpu = _postgres_cpu_s() - db0
+            db_cpu = _cpu_since(db0, _postgres_cpu_s())
             time.sleep(3)  # let the loop place what it can
             checked, overlaps, mismatched = _double_allocations(url)
             statuses = _job_statuses(url)
@@ -294,7 +301,7 @@ def main() -> None:
         f"CPU during the run ({seconds + 3:.0f} s with the warm-up): servers {cpu[0]:.1f} s "
         f"(first) + {cpu[1]:.1f} s, load generator {own:.1f} s; "
         f"{(sum(cpu) + own) / max(1, total) * 1000:.2f} ms of CPU per request sent; "
-        f"PostgreSQL processes on this machine {db_cpu:.1f} s"
+        f"PostgreSQL on this machine (every client's) {db_cpu:.1f} s"
     )
     print(f"jobs by status 3 s after the run: {dict(sorted(statuses.items()))}")
     print(
