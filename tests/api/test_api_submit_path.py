@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -174,3 +175,18 @@ def test_many_clients_at_once_each_get_their_job(api: Api) -> None:
         priorities = sorted(s.scalars(select(JobModel.priority)))
         assert s.scalar(select(func.count()).select_from(JobModel)) == 24
     assert priorities == list(range(24))
+
+
+def test_two_event_loops_submitting_at_once_each_get_their_jobs(api: Api) -> None:
+    _, headers = api.tenant("acme")
+    who = auth.authenticate(api.platform, headers["Authorization"])
+    batcher = SubmissionBatcher(api.platform)
+
+    def on_its_own_loop(n: int) -> list[JobView | BaseException]:
+        return asyncio.run(_submit_together(batcher, [(who, _spec())] * n))
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = [r for rs in pool.map(on_its_own_loop, [6, 6]) for r in rs]
+    assert all(isinstance(r, JobView) for r in answers)
+    assert {r.id for r in answers if isinstance(r, JobView)} == _job_ids(api.platform)
+    assert len(_job_ids(api.platform)) == 12

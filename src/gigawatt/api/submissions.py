@@ -8,13 +8,14 @@ busy one commits more of them per transaction, without a timer. Each submission 
 its own answer: a refused one its own error, and if a batch fails on the database's side,
 its submissions are retried one by one so that one bad row does not fail the others.
 
-The batcher lives on the event loop (no locks): its state belongs to the loop it was first
-used on, and starts over on another loop (a test client's fresh loop).
+The batcher lives on the event loop (no locks): each event loop that submits through it (a
+server has one; test clients may make several) has its own queue and draining task.
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Sequence
 
 from starlette.concurrency import run_in_threadpool
@@ -29,35 +30,45 @@ from gigawatt.services.views import JobView
 _Pending = tuple[Principal, jobs.JobSpec, "asyncio.Future[JobView]"]
 
 
+class _Queue:
+    """The submissions waiting on one event loop, and the task that commits them."""
+
+    def __init__(self) -> None:
+        self.pending: list[_Pending] = []
+        self.draining: asyncio.Task[None] | None = None
+
+
 class SubmissionBatcher:
-    """Queues an app's concurrent submissions in shared transactions (one at a time)."""
+    """Queues an app's concurrent submissions in shared transactions (one at a time per
+    event loop; an app normally runs on one)."""
 
     def __init__(self, platform: Platform, max_batch: int = 500) -> None:
         self.platform = platform
         self.max_batch = max_batch
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: list[_Pending] = []
-        self._draining: asyncio.Task[None] | None = None
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def submit(self, principal: Principal, spec: jobs.JobSpec) -> JobView:
         """Queue the job (with whatever else is waiting); its view, or its refusal raised."""
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # first use, or a new event loop: start over
-            self._loop, self._pending, self._draining = loop, [], None
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues[loop] = _Queue()
         future: asyncio.Future[JobView] = loop.create_future()
-        self._pending.append((principal, spec, future))
-        if self._draining is None or self._draining.done():
-            self._draining = loop.create_task(self._drain())
+        queue.pending.append((principal, spec, future))
+        if queue.draining is None or queue.draining.done():
+            queue.draining = loop.create_task(self._drain(queue))
         return await future
 
-    async def _drain(self) -> None:
-        while self._pending:
-            batch = self._pending[: self.max_batch]
-            del self._pending[: self.max_batch]
+    async def _drain(self, queue: _Queue) -> None:
+        while queue.pending:
+            batch = queue.pending[: self.max_batch]
+            del queue.pending[: self.max_batch]
             try:
                 await self._insert(batch)
             except asyncio.CancelledError:  # the loop is closing: no one is left to answer
-                for *_, future in [*batch, *self._pending]:
+                for *_, future in [*batch, *queue.pending]:
                     future.cancel()
                 raise
             except Exception as exc:  # handed to the requests
