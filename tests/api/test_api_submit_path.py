@@ -86,8 +86,13 @@ def test_cached_checks_end_at_expiry_and_after_the_ttl() -> None:
     assert cache.get("other", T0 + 0.99) == forever
     assert cache.get("other", T0 + 1.0) is None
     assert cache.get("other", T0 - 5) is None  # the clock went back: check again
+    generation = cache.generation
     cache.forget()
     assert cache.get("other", T0) is None
+    cache.put("other", T0, forever, generation)  # began before the revocation: not kept
+    assert cache.get("other", T0) is None
+    cache.put("other", T0, forever, cache.generation)
+    assert cache.get("other", T0) == forever
     off = KeyCache(ttl_s=0.0)
     off.put("digest", T0, forever)
     assert off.get("digest", T0) is None

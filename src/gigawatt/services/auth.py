@@ -164,6 +164,9 @@ class KeyCache:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._checked: dict[str, tuple[float, Principal]] = {}
+        #: Bumped by :meth:`forget`: a check that began before it is not remembered (it may
+        #: have read a key just revoked).
+        self.generation = 0
 
     def get(self, digest: str, now: float) -> Principal | None:
         """The principal of a key checked less than ``ttl_s`` ago and not expired, or None."""
@@ -177,9 +180,12 @@ class KeyCache:
             return None
         return principal
 
-    def put(self, digest: str, checked_at: float, principal: Principal) -> None:
-        """Remember a successful check made at ``checked_at``."""
-        if self.ttl_s <= 0:
+    def put(
+        self, digest: str, checked_at: float, principal: Principal, generation: int | None = None
+    ) -> None:
+        """Remember a successful check made at ``checked_at`` (not if it began before the
+        last :meth:`forget`: pass the :attr:`generation` read before the check)."""
+        if self.ttl_s <= 0 or (generation is not None and generation != self.generation):
             return
         if len(self._checked) >= self.max_entries:
             self._checked = {}
@@ -187,6 +193,7 @@ class KeyCache:
 
     def forget(self) -> None:
         """Drop every remembered check (a key was revoked here: it gets 401 at once)."""
+        self.generation += 1
         self._checked = {}
 
 
@@ -231,13 +238,14 @@ def authenticate(
     if _env_admin(platform, digest):
         return ADMIN
     now = platform.clock.now()
-    if cache is not None:
-        found = cache.get(digest, now)
-        if found is not None:
-            return found
+    if cache is None:
+        return _check_stored(platform, key, digest, now)
+    found = cache.get(digest, now)
+    if found is not None:
+        return found
+    generation = cache.generation
     principal = _check_stored(platform, key, digest, now)
-    if cache is not None:
-        cache.put(digest, now, principal)
+    cache.put(digest, now, principal, generation)
     return principal
 
 
