@@ -42,8 +42,9 @@ Key = tuple[str, int]
 KILL, RUNTIME, PERIOD = 0, 1, 2
 
 #: At most this many heartbeats are written per tick (all of them when fewer are active; in
-#: turn otherwise, so each attempt's heartbeat is at most ``active / this`` ticks old).
-HEARTBEAT_BATCH = 2_000
+#: turn otherwise, so each attempt's heartbeat is at most ``active / this`` ticks old: 25 s
+#: with 100,000 attempts at 0.25 s ticks). Each is a row written: on PostgreSQL about 30 µs.
+HEARTBEAT_BATCH = 1_000
 
 
 @dataclass(slots=True)

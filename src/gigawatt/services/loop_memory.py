@@ -28,7 +28,7 @@ class GcFreezer:
     """Freezes the leader's long-lived objects (see the module docstring)."""
 
     def __init__(
-        self, min_attempts: int = 10_000, every_ticks: int = 240, thaw_ticks: int = 14_400
+        self, min_attempts: int = 10_000, every_ticks: int = 40, thaw_ticks: int = 14_400
     ) -> None:
         self.min_attempts = min_attempts
         self.every_ticks = every_ticks

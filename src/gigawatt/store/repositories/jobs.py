@@ -7,7 +7,7 @@ processes racing (a cancel against the scheduler starting the job) cannot both w
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
@@ -100,9 +100,11 @@ def queued_jobs(session: Session) -> Sequence[JobModel]:
 
 def queued_ids(session: Session) -> list[tuple[str, float]]:
     """``(id, submitted_at)`` of every queued job, in the order the database reads them (the
-    control loop diffs them against what it knows; one light query, no ORM objects)."""
-    query = select(JobModel.id, JobModel.submitted_at).where(JobModel.status == Q.value)
-    return [(str(i), float(t)) for i, t in session.connection().execute(query).all()]
+    control loop diffs them against what it knows; one light query through the status index,
+    its rows used as they come from the driver: no conversion per row)."""
+    conn = session.connection()
+    query = f"SELECT id, submitted_at FROM jobs WHERE status = '{Q.value}'"
+    return cast(list[tuple[str, float]], list(conn.exec_driver_sql(query).all()))
 
 
 def queued_ids_rowids(session: Session) -> list[tuple[str, float, int]]:
