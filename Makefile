@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
+# pytest-xdist workers for `make test` (the suite waits on servers and processes: 2 fill 2 cores).
+TEST_WORKERS ?= 2
 
 .PHONY: run test test-unit test-postgres bench build lint format clean system-deps
 
@@ -55,7 +57,7 @@ system-deps:
 	$(call need_debs,bwrap:bubblewrap chromium:chromium)
 
 test: $(BIN)/.installed-all system-deps
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 bench: $(BIN)/.installed-all $(BIN)/.native
 	$(BIN)/python -m benchmarks.run

@@ -81,3 +81,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'gigawatt.db'}"
         return
     yield request.getfixturevalue("postgres_schema_url")
+
+
+#: Test folders whose session fixtures are costly (a Ray cluster, a model built once): with
+#: pytest-xdist (``make test`` runs two workers) each folder's tests share one worker.
+_SHARED_SESSION = {"ray": ("backends", "ray"), "inference": ("inference",)}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put each costly-fixture folder's tests in one xdist group (``--dist loadgroup``)."""
+    tests = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(tests).parts
+        for group, prefix in _SHARED_SESSION.items():
+            if parts[: len(prefix)] == prefix:
+                item.add_marker(pytest.mark.xdist_group(group))
