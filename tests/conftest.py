@@ -88,8 +88,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 _SHARED_SESSION = {"ray": ("backends", "ray"), "inference": ("inference",)}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put each costly-fixture folder's tests in one xdist group (``--dist loadgroup``)."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put each costly-fixture folder's tests in one xdist group (``--dist loadgroup``);
+    nothing to do when pytest-xdist is not loaded (``-p no:xdist``)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
     tests = Path(__file__).parent
     for item in items:
         parts = item.path.relative_to(tests).parts

@@ -9,6 +9,7 @@ fails its job with ``node_lost``.
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,6 +121,29 @@ def test_restart_adopts_the_running_job(cloud: Cloud) -> None:
     assert _logs(ext, job["id"]) == "begin\nend\n"
     assert_billed_as_allocated(ext, done)
     assert len(ext.get("/v1/usage")) == 1
+
+
+def test_job_that_ends_while_the_server_is_down_is_billed_to_its_real_end(cloud: Cloud) -> None:
+    """Its supervisor (the local runner, the Ray rank actor) recorded when it exited: the
+    restarted server bills up to then, not to the last heartbeat before the kill."""
+    server, admin = cloud()
+    _, ext, _ = admin.tenant("ext")
+    code = "import time; print('begin', flush=True); time.sleep(3); print('end')"
+    job = ext.submit([PY, "-c", code], name="short", gpus=8, tier="on_demand")
+    ext.wait(job["id"], lambda j: "begin" in _logs(ext, j["id"]), timeout=60)
+
+    server.stop(signal.SIGKILL)
+    time.sleep(8)  # the job ends while nothing watches it
+    server.start()
+
+    done = ext.wait_status(job["id"], "succeeded", "failed", timeout=60)
+    assert done["status"] == "succeeded", done
+    (attempt,) = done["attempts"]
+    assert attempt["ended_at"] - attempt["started_at"] >= 3, attempt
+    assert attempt["ended_at"] - attempt["started_at"] < 3 + 5, attempt  # not the downtime
+    assert_billed_as_allocated(ext, done)
+    (usage,) = ext.get("/v1/usage", params={"job_id": job["id"]})
+    assert usage["gpu_seconds"] >= 8 * 3, usage
 
 
 @pytest.mark.parametrize("cloud", ["ray"], indirect=True)

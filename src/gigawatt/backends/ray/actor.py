@@ -31,6 +31,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -95,6 +97,9 @@ class RankActor:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log: Path | None = None
         self.sent: set[int] = set()
+        #: wall time the process exited, recorded by a watcher thread however long the
+        #: control plane is away (it bills an attempt that ended unobserved up to it)
+        self.ended_at: float | None = None
 
     def where(self, want_port: bool) -> dict[str, object]:
         """This actor's node id, IP, Ray's GPU ids and CUDA_VISIBLE_DEVICES, and (for rank 0)
@@ -146,7 +151,16 @@ class RankActor:
                 start_new_session=True,
                 close_fds=True,
             )
+        threading.Thread(target=self._watch, args=(self.proc,), daemon=True).start()
         return self.proc.pid
+
+    def _watch(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.wait()
+        self.ended_at = time.time()
+
+    def ended(self) -> float | None:
+        """Wall time the rank's process exited; None while it runs (or never started)."""
+        return self.ended_at
 
     def status(self) -> int | str | None:
         """The exit code (``-N``: killed by signal N), None while running, or

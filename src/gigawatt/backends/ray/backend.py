@@ -10,7 +10,9 @@ by name (:meth:`RayBackend.adopt`) and nothing is lost while it is away.
   ranks get SIGTERM, SIGKILL after ``rank_grace_s``); a rank's node died →
   ``ExitStatus(-1, reason="node_lost")`` at once, the other ranks killed. When an attempt
   ends, its logs are copied to ``state_dir``, its actors killed and its placement group
-  removed; the final status is kept on disk.
+  removed; the final status is kept on disk, with the time the last rank's process exited
+  (recorded by its actor, so an attempt that ended while the control plane was away is
+  billed up to its real end, not to its last heartbeat).
 - ``terminate``: SIGTERM to every rank's process group; ``kill``: SIGKILL, then the attempt
   ends as above (ranks stopped this way report ``reason="killed"``).
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +156,11 @@ class RayBackend(Backend):
             else ExitStatus(-9, signalled=True, reason="killed" if killed else "lost")
             for s in states
         ]
-        return self._finish(info, ranks, combine(statuses))
+        ends = ranks.ended_times()
+        status = combine(statuses)
+        if all(e is not None for e in ends):  # when it really ended, were we away
+            status = replace(status, ended_at=max(e for e in ends if e is not None))
+        return self._finish(info, ranks, status)
 
     def terminate(self, handle: Handle) -> None:
         """SIGTERM to every rank's process group. Idempotent."""

@@ -108,6 +108,13 @@ class AttemptRanks:
         """Every rank's state."""
         return [_state(r) for r in self._call("status")]
 
+    def ended_times(self) -> list[float | None]:
+        """When each rank's process exited (None where unknown or still running)."""
+        return [
+            float(v) if k == "ok" and isinstance(v, int | float) else None
+            for k, v in self._call("ended")
+        ]
+
     def signal(self, signum: int, ranks: Sequence[int] | None = None) -> None:
         """Send ``signum`` to the process groups of ``ranks`` (default all)."""
         chosen = set(range(len(self.actors)) if ranks is None else ranks)

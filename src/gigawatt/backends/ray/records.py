@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from gigawatt.backends.base import ExitStatus, Handle
@@ -100,9 +100,11 @@ def read_status(adir: AttemptDir) -> ExitStatus | None:
     if not isinstance(data, dict):
         return None
     try:
-        return ExitStatus(int(data["exit_code"]), bool(data["signalled"]), str(data["reason"]))
+        status = ExitStatus(int(data["exit_code"]), bool(data["signalled"]), str(data["reason"]))
+        ended = data.get("ended_at")
     except (KeyError, TypeError, ValueError):
         return None
+    return replace(status, ended_at=float(ended)) if isinstance(ended, int | float) else status
 
 
 def write_text(path: Path, text: str) -> None:
