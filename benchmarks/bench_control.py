@@ -18,6 +18,9 @@ the tick of the old loop (scheduler rebuilt from the database every tick) for co
 Environment: ``GIGAWATT_BENCH_TICKS`` (timed ticks, default 200); ``GIGAWATT_BENCH_DB``
 (``sqlite``, ``postgresql`` or ``both``, default both); ``GIGAWATT_BENCH_CHURN_S`` (then keep
 churning that many wall seconds more and print memory once a minute: the flat-memory check);
+``GIGAWATT_BENCH_TOPUP``: the GPU counts of the jobs that top the queue up, ``uniform`` (1, 2,
+4 or 8 alike, the default: the tick figures in docs/benchmarks.md) or ``fill`` (the fill's own
+mix, 5 GPUs a job on average, so that the running population keeps its size over a long churn);
 ``GIGAWATT_BENCH_POSTGRES_URL`` (default the test server).
 """
 
@@ -55,6 +58,9 @@ from gigawatt.store.repositories.ids import new_id
 NODES, PER_NODE, QUEUED, TICK_S = 62_500, 8, 10_000, 0.25
 T0 = 1_796_083_200.0  # 2026-12-01 00:00 UTC
 MAX_DURATION_S = 1_200.0
+#: GPU counts of the jobs on five nodes of the fill (three of 8, one of 4+4, one of 4+2+2)
+FILL_MIX = (8, 8, 8, 4, 4, 4, 2, 2)
+TOPUP_MIX = {"uniform": (1, 2, 4, 8), "fill": FILL_MIX}
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CHUNK = 5_000
 
@@ -119,6 +125,10 @@ class Bench:
         self.own = tenants.create_tenant(self.platform, "own", "internal").id
         self.ext = [tenants.create_tenant(self.platform, f"c{i}", "external").id for i in range(20)]
         self.statements = 0
+        mix = os.environ.get("GIGAWATT_BENCH_TOPUP", "uniform")
+        if mix not in TOPUP_MIX:
+            raise SystemExit(f"GIGAWATT_BENCH_TOPUP must be one of {', '.join(TOPUP_MIX)}")
+        self.topup_mix = TOPUP_MIX[mix]
         event.listen(self.platform.engine, "before_cursor_execute", self._count)
 
     def _count(self, *_args: object) -> None:
@@ -221,7 +231,7 @@ class Bench:
             _job_row(
                 rng.choice(self.ext),
                 rng.choice((Tier.ON_DEMAND, Tier.SPOT)),
-                rng.choice((1, 2, 4, 8)),
+                rng.choice(self.topup_mix),
                 now,
                 rng.uniform(1, MAX_DURATION_S),
                 max_runtime_s=rng.choice((None, 3_600)),
