@@ -14,9 +14,9 @@ Two additions keep the heap small on million-job runs without changing the order
   lowest priority at that time would be); the events it returns join the heap.
 
 The pending events are kept as a *calendar*, not one binary heap: events fall into buckets of
-:data:`BUCKET_S` seconds of virtual time; only the current bucket is sorted (once, when it
-becomes current; an event due in it later is inserted in place), later ones are plain lists
-under a small heap of bucket numbers. The order is exactly the heap's — every event of a
+:data:`BUCKET_S` seconds of virtual time; only the current bucket is sorted (once, when the
+next event may be in it; an event due in it later is inserted in place), later ones are plain
+lists under a small heap of bucket numbers. The order is exactly the heap's — every event of a
 bucket comes before every event of a later one, and a bucket is ordered by the same
 ``(time, priority, seq)`` — but a gigawatt run's ~400,000 pending ends no longer cost about
 twenty tuple comparisons across a cold heap for each push and pop: one sort of a bucket that
@@ -110,9 +110,19 @@ class Engine:
         self._cur, self._pos, self._cur_b = cur, 0, b
         return True
 
+    def _due(self, t: float) -> bool:
+        """True when the next later bucket may hold an event at or before ``t`` (then it must
+        become current before anything at ``t`` runs). A bucket's events are at or after its
+        start; one bucket of margin covers the rounding of ``time / BUCKET_S``."""
+        return bool(self._bheap) and (self._bheap[0] - 1) * BUCKET_S <= t
+
     def peek_time(self) -> float | None:
         """Time of the next pending event, or None when there is none."""
-        return self._cur[self._pos][0] if self._advance() else None
+        if self._pos < len(self._cur):
+            return self._cur[self._pos][0]
+        if not self._bheap:
+            return None
+        return min(self._buckets[self._bheap[0]])[0]
 
     def run(
         self,
@@ -150,7 +160,9 @@ class Engine:
         pos = self._pos
         try:
             while True:
-                if pos == len(cur):
+                # The next bucket becomes current only when it is due: made current early, it
+                # would take in (by insertion) every event pushed before its time.
+                if pos == len(cur) and self._due(next_s):
                     self._pos = pos
                     self._advance()
                     cur, pos = self._cur, self._pos
@@ -186,8 +198,9 @@ class Engine:
                     pos = self._pos
                 if instant_end is not None and t < next_s:
                     self._pos = pos
-                    self._advance()
-                    cur, pos = self._cur, self._pos
+                    if pos == len(cur) and self._due(t):
+                        self._advance()
+                        cur, pos = self._cur, self._pos
                     if (cur[pos][0] if pos < len(cur) else _INF) > t:
                         more = instant_end(t)
                         if more:
