@@ -198,8 +198,9 @@ async def _load(
 
 def _double_allocations(url: str) -> tuple[int, int, int]:
     """``(attempts checked, overlapping GPU intervals, allocation rows that differ from the
-    active attempts' GPUs)``."""
-    engine = create_engine(url)
+    active attempts' GPUs)``. Both tables are read in one snapshot (``REPEATABLE READ``): the
+    servers still run, and a tick committing between two reads would look like a mismatch."""
+    engine = create_engine(url, isolation_level="REPEATABLE READ")
     with engine.connect() as conn:
         attempts = conn.execute(
             text("SELECT id, placement, gpu_indices, started_at, ended_at, status FROM attempts")
