@@ -12,7 +12,10 @@ the allocation rows are exactly the GPUs of the active attempts.
 
 Environment: ``GIGAWATT_BENCH_CLIENTS`` (concurrent clients, default 64),
 ``GIGAWATT_BENCH_POSTGRES_URL``, ``GIGAWATT_BENCH_SUBMIT_LOOP=0`` to measure the request path
-alone (both servers ``--no-control-loop``: nothing is scheduled, the queue only grows).
+alone (both servers ``--no-control-loop``: nothing is scheduled, the queue only grows), or
+``GIGAWATT_BENCH_SUBMIT_LOOP=separate``: both servers ``--no-control-loop`` and a third
+``gigawatt serve`` process, sent no requests, that holds the lease and schedules (the control
+loop in a process of its own, its CPU counted with the servers').
 """
 
 from __future__ import annotations
@@ -245,28 +248,32 @@ def main() -> None:
     """Two servers on one PostgreSQL, concurrent submissions, the double-allocation check."""
     seconds = float(os.environ.get("GIGAWATT_BENCH_SUBMIT_S", "20"))
     clients = int(os.environ.get("GIGAWATT_BENCH_CLIENTS", "64"))
-    loop = os.environ.get("GIGAWATT_BENCH_SUBMIT_LOOP", "1") != "0"
+    mode = os.environ.get("GIGAWATT_BENCH_SUBMIT_LOOP", "1")
+    separate = mode == "separate"
+    loop = mode not in ("0", "separate")  # the first server runs the loop
     with _postgres_schema() as url:
         if url is None:
             return
         work = Path(tempfile.mkdtemp(prefix="bench-submit-"))
         fleet = work / "fleet.yaml"
         fleet.write_text(FLEET)
-        ports = [_free_port(), _free_port()]
+        ports = [_free_port(), _free_port(), _free_port()]
         first = _serve(url, fleet, ports[0], work, loop)
         _wait(f"http://127.0.0.1:{ports[0]}/healthz", first)  # migrations run once
-        second = _serve(url, fleet, ports[1], work, loop)
-        procs = [first, second]
+        procs = [first, _serve(url, fleet, ports[1], work, loop)]  # loop: a standby
+        if separate:
+            procs.append(_serve(url, fleet, ports[2], work, True))
         try:
             bases = [f"http://127.0.0.1:{p}" for p in ports]
-            _wait(f"{bases[1]}/healthz", second)
+            for base, proc in zip(bases[1:], procs[1:], strict=False):
+                _wait(f"{base}/healthz", proc)
             admin = httpx.Client(base_url=bases[0], headers={"Authorization": f"Bearer {ADMIN}"})
             tenant = admin.post("/v1/tenants", json={"name": "bench", "kind": "external"}).json()
             key = admin.post(f"/v1/tenants/{tenant['id']}/keys").json()["key"]
             cpu0 = [_cpu_s(p.pid) for p in procs]
             db0 = _postgres_cpu_s()
             own0 = time.process_time()
-            latencies, codes, total = asyncio.run(_load(ports, key, seconds, clients))
+            latencies, codes, total = asyncio.run(_load(ports[:2], key, seconds, clients))
             own = time.process_time() - own0
             cpu = [_cpu_s(p.pid) - c for p, c in zip(procs, cpu0, strict=True)]
             db_cpu = _cpu_since(db0, _postgres_cpu_s())
@@ -284,7 +291,13 @@ def main() -> None:
                     p.wait(10)
     ok = codes.get(201, 0) + codes.get(200, 0)
     ms = [x * 1000 for _, x in latencies]
-    where = "the first one runs the control loop" if loop else "no control loop (request path only)"
+    where = (
+        "the first one runs the control loop"
+        if loop
+        else "the control loop in a third process"
+        if separate
+        else "no control loop (request path only)"
+    )
     print(
         f"two servers on one PostgreSQL ({where}), {clients} concurrent clients, "
         f"{seconds:.0f} s measured"
@@ -300,7 +313,9 @@ def main() -> None:
         print(f"  {name}: P50 {_pct(one, 0.5):.1f} ms, P99 {_pct(one, 0.99):.1f} ms")
     print(
         f"CPU during the run ({seconds + 3:.0f} s with the warm-up): servers {cpu[0]:.1f} s "
-        f"(first) + {cpu[1]:.1f} s, load generator {own:.1f} s; "
+        f"(first) + {cpu[1]:.1f} s"
+        + (f" + loop process {cpu[2]:.1f} s" if separate else "")
+        + f", load generator {own:.1f} s; "
         f"{(sum(cpu) + own) / max(1, total) * 1000:.2f} ms of CPU per request sent; "
         f"PostgreSQL on this machine (every client's) {db_cpu:.1f} s"
     )
