@@ -291,13 +291,10 @@ def main() -> None:
                     p.wait(10)
     ok = codes.get(201, 0) + codes.get(200, 0)
     ms = [x * 1000 for _, x in latencies]
-    where = (
-        "the first one runs the control loop"
-        if loop
-        else "the control loop in a third process"
-        if separate
-        else "no control loop (request path only)"
-    )
+    where = {
+        "0": "no control loop (request path only)",
+        "separate": "the control loop in a third process",
+    }.get(mode, "the first one runs the control loop")
     print(
         f"two servers on one PostgreSQL ({where}), {clients} concurrent clients, "
         f"{seconds:.0f} s measured"

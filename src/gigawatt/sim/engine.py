@@ -97,18 +97,13 @@ class Engine:
         else:
             bucket.append(event)
 
-    def _advance(self) -> bool:
-        """Make the next bucket current once the current one has run; False when none."""
-        if self._pos < len(self._cur):
-            return True
-        if not self._bheap:
-            self._cur, self._pos = [], 0
-            return False
+    def _advance(self) -> None:
+        """Make the next bucket current: called once the current one has run and the next is
+        due (:meth:`_due`), so there is one."""
         b = heapq.heappop(self._bheap)
         cur = self._buckets.pop(b)
         cur.sort()
         self._cur, self._pos, self._cur_b = cur, 0, b
-        return True
 
     def _due(self, t: float) -> bool:
         """True when the next later bucket may hold an event at or before ``t`` (then it must

@@ -12,12 +12,21 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 pytest.importorskip("ray")
 
-from ray_e2e_support import PY, Client, Cloud, assert_billed_as_allocated, cloud_fixture, money
+from ray_e2e_support import (
+    PY,
+    Client,
+    Cloud,
+    Server,
+    assert_billed_as_allocated,
+    cloud_fixture,
+    money,
+)
 
 from gigawatt.backends.ray.localcluster import LocalRayCluster
 
@@ -106,13 +115,7 @@ def test_same_scenario_same_usage_and_invoice_lines(cloud: Cloud) -> None:
 
 
 def test_restart_adopts_the_running_job(cloud: Cloud) -> None:
-    server, admin = cloud()
-    _, ext, _ = admin.tenant("ext")
-    code = "import time; print('begin', flush=True); time.sleep(6); print('end')"
-    job = ext.submit([PY, "-c", code], name="long", gpus=8, tier="on_demand")
-    ext.wait(job["id"], lambda j: "begin" in _logs(ext, j["id"]), timeout=60)
-
-    server.stop(signal.SIGKILL)
+    server, ext, job = _begun_then_killed(cloud, sleep_s=6)
     server.start()
 
     done = ext.wait_status(job["id"], "succeeded", "failed", timeout=60)
@@ -126,13 +129,7 @@ def test_restart_adopts_the_running_job(cloud: Cloud) -> None:
 def test_job_that_ends_while_the_server_is_down_is_billed_to_its_real_end(cloud: Cloud) -> None:
     """Its supervisor (the local runner, the Ray rank actor) recorded when it exited: the
     restarted server bills up to then, not to the last heartbeat before the kill."""
-    server, admin = cloud()
-    _, ext, _ = admin.tenant("ext")
-    code = "import time; print('begin', flush=True); time.sleep(3); print('end')"
-    job = ext.submit([PY, "-c", code], name="short", gpus=8, tier="on_demand")
-    ext.wait(job["id"], lambda j: "begin" in _logs(ext, j["id"]), timeout=60)
-
-    server.stop(signal.SIGKILL)
+    server, ext, job = _begun_then_killed(cloud, sleep_s=3)
     time.sleep(8)  # the job ends while nothing watches it
     server.start()
 
@@ -167,6 +164,18 @@ def test_ray_node_stopped_mid_job(cloud: Cloud, ray_cluster: LocalRayCluster) ->
             assert ext.job(job["id"])["status"] == "running"
             ext.post(f"/v1/jobs/{job['id']}/cancel")
             assert_billed_as_allocated(ext, ext.wait_status(job["id"], "cancelled", timeout=30))
+
+
+def _begun_then_killed(cloud: Cloud, sleep_s: float) -> tuple[Server, Client, dict[str, Any]]:
+    """A server running an 8-GPU job that prints ``begin``, sleeps ``sleep_s`` and prints
+    ``end``, killed with SIGKILL once the job has begun: the server, the tenant, the job."""
+    server, admin = cloud()
+    _, ext, _ = admin.tenant("ext")
+    code = f"import time; print('begin', flush=True); time.sleep({sleep_s}); print('end')"
+    job = ext.submit([PY, "-c", code], name="sleeper", gpus=8, tier="on_demand")
+    ext.wait(job["id"], lambda j: "begin" in _logs(ext, j["id"]), timeout=60)
+    server.stop(signal.SIGKILL)
+    return server, ext, job
 
 
 def _logs(client: Client, job_id: str) -> str:

@@ -156,10 +156,10 @@ class RayBackend(Backend):
             else ExitStatus(-9, signalled=True, reason="killed" if killed else "lost")
             for s in states
         ]
-        ends = ranks.ended_times()
         status = combine(statuses)
-        if all(e is not None for e in ends):  # when it really ended, were we away
-            status = replace(status, ended_at=max(e for e in ends if e is not None))
+        ends = [e for e in ranks.ended_times() if e is not None]
+        if len(ends) == len(statuses):  # when it really ended, were we away
+            status = replace(status, ended_at=max(ends))
         return self._finish(info, ranks, status)
 
     def terminate(self, handle: Handle) -> None:
