@@ -23,6 +23,7 @@ from gigawatt.scheduling.model import Ordering, Reservation, SchedulingPolicy
 from gigawatt.scheduling.scheduler import Scheduler
 from gigawatt.sim.fleets import choose_fleet, fleet_gpu_type, fleet_summary
 from gigawatt.sim.generator import generate, generate_chunks
+from gigawatt.sim.heap import HeapTrimmer
 from gigawatt.sim.metrics import SimResult, summarise
 from gigawatt.sim.reservations import load_fleet_file, resolve_all
 from gigawatt.sim.stream import StreamTwin
@@ -305,6 +306,7 @@ def _simulate_stream(
         horizon_s=prepared.horizon_s,
         seed=seed,
         fixed_cut_s=fixed,
+        between_chunks=HeapTrimmer(),
     )
     end = twin.run(progress=progress)
     wall = time.perf_counter() - started

@@ -124,6 +124,8 @@ class StreamTwin:
 
     ``fixed_cut_s`` (absolute time) makes GPU time clipped at that cut exact (``--warmup
     SECONDS``); ``auto`` and ``none`` read the grid. ``buckets`` is the grid's size.
+    ``between_chunks`` is called once a chunk has been played and freed, before the next one
+    is generated (:class:`gigawatt.sim.heap.HeapTrimmer` gives the freed memory back).
     """
 
     def __init__(
@@ -137,7 +139,9 @@ class StreamTwin:
         seed: int = 0,
         fixed_cut_s: float | None = None,
         buckets: int = 1024,
+        between_chunks: Callable[[], object] | None = None,
     ) -> None:
+        self._between_chunks = between_chunks
         self._chunks: Iterator[Workload] = iter(chunks)
         first = next(self._chunks, None)
         if first is None or len(first) == 0:
@@ -228,6 +232,8 @@ class StreamTwin:
             )
             self._cols = ([], [], [], [], [], [], [])  # free the lists before the next chunk
             del chunk
+            if self._between_chunks is not None:
+                self._between_chunks()
             chunk = next(self._chunks, None)
             if chunk is not None and len(chunk) and chunk.submit_s[0] < self.engine.clock.now():
                 raise ValueError("workload chunks must follow each other in time")
