@@ -53,6 +53,15 @@ class Tracing:
         self._note(f"c{job_id};")
         return self.inner.cancel(job_id)
 
+    def request(self, job_id: str) -> JobRequest | None:
+        return self.inner.request(job_id)  # read-only: not part of the trace
+
+    def running_jobs(self) -> list[JobRequest]:
+        return self.inner.running_jobs()
+
+    def queued_jobs(self) -> list[JobRequest]:
+        return self.inner.queued_jobs()
+
     def schedule(self, now: float) -> Decision:
         d = self.inner.schedule(now)
         starts = ",".join(f"{s.job.job_id}@{s.placement}" for s in d.starts)

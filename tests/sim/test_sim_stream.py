@@ -142,7 +142,7 @@ def _bounded_run(catalogue: Catalogue, days: float) -> dict[str, int]:
     peak = {"live": 0, "heap": 0}
 
     def watch(_: float) -> None:
-        peak["live"] = max(peak["live"], len(twin.live))
+        peak["live"] = max(peak["live"], twin.in_flight)
         peak["heap"] = max(peak["heap"], len(twin.engine))
 
     twin.run(progress=watch, progress_every=97)

@@ -67,6 +67,7 @@ class JobRequest(_Value):
         "submitted_at",
         "priority",
         "max_runtime_s",
+        "tag",
     )
 
     def __init__(
@@ -79,6 +80,7 @@ class JobRequest(_Value):
         submitted_at: float,
         priority: int = 0,
         max_runtime_s: float | None = None,
+        tag: object = None,
     ) -> None:
         self.job_id: Final = job_id
         self.tenant: Final = tenant
@@ -89,6 +91,9 @@ class JobRequest(_Value):
         self.priority: Final = priority
         #: Upper bound on run time; used for backfill and SJF. ``None`` means unbounded.
         self.max_runtime_s: Final = max_runtime_s
+        #: The caller's own handle for the job, kept and handed back untouched in a
+        #: :class:`Start` (the twin's record of the job, so that it needs no id lookup).
+        self.tag: Final = tag
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,11 @@ class SchedulerViews:
         """Whether ``job_id`` holds GPUs."""
         return job_id in self._running
 
+    def request(self, job_id: str) -> JobRequest | None:
+        """The queued or running job ``job_id`` as it was submitted (None when unknown)."""
+        run = self._running.get(job_id)
+        return run.job if run is not None else self._queued.get(job_id)
+
     def queued_jobs(self) -> list[JobRequest]:
         """Queued jobs in scheduling order."""
         return [self._queued[j] for k, j in self._order if self._keys.get(j) is k]

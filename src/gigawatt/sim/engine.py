@@ -30,13 +30,15 @@ import heapq
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from gigawatt.core.clock import ManualClock
 
-#: ``(time, priority, kind, payload)`` as returned by a handler.
-NewEvent = tuple[float, int, int, int]
+#: ``(time, priority, kind, payload)`` as returned by a handler. The payload is the handler's
+#: own (a job index, or a record of the job: the engine never reads or compares it).
+NewEvent = tuple[float, int, int, Any]
 #: A handler: ``(now, payload) -> new events``.
-Handler = Callable[[float, int], Iterable[NewEvent] | None]
+Handler = Callable[[float, Any], Iterable[NewEvent] | None]
 #: The end-of-instant hook: ``now -> new events``.
 InstantEnd = Callable[[float], Iterable[NewEvent] | None]
 #: Called every ``progress_every`` events with the current virtual time.
@@ -45,7 +47,7 @@ _INF = float("inf")
 #: Width of a calendar bucket, in seconds of virtual time.
 BUCKET_S = 60.0
 _INV_BUCKET = 1.0 / BUCKET_S
-Event = tuple[float, int, int, int, int]
+Event = tuple[float, int, int, int, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,7 @@ class Engine:
     def __len__(self) -> int:
         return len(self._cur) - self._pos + sum(len(b) for b in self._buckets.values())
 
-    def push(self, time: float, priority: int, kind: int, payload: int) -> None:
+    def push(self, time: float, priority: int, kind: int, payload: Any) -> None:
         """Schedule one event (it may not be earlier than the clock)."""
         if time < self.clock.now():
             raise ValueError(f"event at {time} is before now ({self.clock.now()})")
@@ -153,6 +155,7 @@ class Engine:
         next_s = times[0] if n_stream else _INF
         cur = self._cur
         pos = self._pos
+        payload: Any
         try:
             while True:
                 # The next bucket becomes current only when it is due: made current early, it

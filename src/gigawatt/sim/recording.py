@@ -1,6 +1,7 @@
 """A scheduler wrapper that records every call and decision (tests and debugging).
 
-The twin accepts any object with ``submit``, ``cancel``, ``release`` and ``schedule``; wrapping
+The twin accepts any object with ``submit``, ``cancel``, ``release`` and ``schedule`` (and the
+read-only ``request``, ``running_jobs``, ``queued_jobs``, forwarded unrecorded); wrapping
 the live scheduler in :class:`RecordingScheduler` gives the exact sequence of what the twin
 asked and what the scheduler decided, which tests replay through a fresh scheduler.
 """
@@ -54,3 +55,15 @@ class RecordingScheduler:
         self.calls.append(("schedule", now))
         self.passes.append(pass_record(now, decision))
         return decision
+
+    def request(self, job_id: str) -> JobRequest | None:
+        """The inner scheduler's queued or running job (not recorded: it changes nothing)."""
+        return self.inner.request(job_id)
+
+    def running_jobs(self) -> list[JobRequest]:
+        """The inner scheduler's running jobs (not recorded)."""
+        return self.inner.running_jobs()
+
+    def queued_jobs(self) -> list[JobRequest]:
+        """The inner scheduler's queued jobs (not recorded)."""
+        return self.inner.queued_jobs()

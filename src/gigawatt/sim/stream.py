@@ -8,8 +8,9 @@ but:
 
 - the workload comes in consecutive chunks (:func:`gigawatt.sim.generator.generate_chunks`,
   one simulated day each), so at most two chunks' columns are in memory;
-- per-job state lives only while a job is queued or running (a dict of small records), and is
-  dropped when the job ends;
+- per-job state lives only while a job is queued or running (a small record, reached from the
+  scheduler's request as its ``tag`` and from the job's pending stop event, so no table of
+  live jobs is kept), and is dropped when the job ends;
 - what the summary needs is aggregated as the run goes on a :class:`~gigawatt.sim.grid.Grid`
   (allocation integrals per tier, GPU type and site; per-job figures by submission time) and in
   log-bin histograms (:mod:`gigawatt.sim.sketch`) for percentiles.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator
+from typing import cast
 
 from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.errors import Unschedulable
@@ -32,7 +34,6 @@ from gigawatt.scheduling.model import JobRequest
 from gigawatt.sim.engine import Engine, NewEvent, Stream
 from gigawatt.sim.grid import Grid
 from gigawatt.sim.twin import (
-    _EPOCH,
     _P_ARRIVE,
     _P_STOP,
     ARRIVE,
@@ -186,7 +187,8 @@ class StreamTwin:
         self.site_kw = [0.0] * n_sites
         self.peak_kw = [0.0] * n_sites
         self.peak_gpus = 0
-        self.live: dict[int, _Job] = {}
+        #: jobs queued or running
+        self.in_flight = 0
         #: (due, GPUs, submitted) of failed internal jobs that were due after they failed
         self.late: list[tuple[float, int, float]] = []
         self.n = 0
@@ -295,16 +297,20 @@ class StreamTwin:
             job.submit,
             job.prio,
             job.dur - job.kept,
+            job,
         )
         try:
             self.sched.submit(req)
         except Unschedulable:
-            self.live.pop(job.i, None)
+            if job.attempt:  # a requeue (it has run): it leaves the jobs in flight
+                self.in_flight -= 1
+            job.status = REJECTED  # its interrupted attempt's stop event is then stale
             self.counts[REJECTED] += 1
             return False
+        if not job.attempt:
+            self.in_flight += 1
         job.status = QUEUED
         job.qsince = t
-        self.live[job.i] = job
         self.queued += 1
         self.pass_pending = True
         return True
@@ -314,16 +320,17 @@ class StreamTwin:
         out: list[NewEvent] = []
         if self.pass_pending:
             sched = self.sched
-            live = self.live
             while True:
                 self.passes += 1
                 decision = sched.schedule(t)
                 for start in decision.starts:
-                    self._start(t, live[int(start.job.job_id)], start.placement[0][0], out)
+                    self._start(t, cast(_Job, start.job.tag), start.placement[0][0], out)
                 if not decision.preemptions:
                     break
                 for p in decision.preemptions:
-                    self._preempt(t, live[int(p.job_id)])
+                    victim = sched.request(p.job_id)
+                    assert victim is not None
+                    self._preempt(t, cast(_Job, victim.tag))
             self.pass_pending = False
         grid = self.grid
         b = int((t - grid.t0) * grid.inv)
@@ -375,7 +382,7 @@ class StreamTwin:
         if kw > self.peak_kw[site]:
             self.peak_kw[site] = kw
         remaining = job.dur - job.kept
-        payload = (job.i << 16) | (a & _EPOCH)
+        payload = (job, a)  # the attempt tells a stale stop event (of an interrupted one)
         if self.fail_rate:
             to_fail = self.rng.expovariate(self.fail_rate * g)
             if to_fail < remaining:
@@ -411,17 +418,19 @@ class StreamTwin:
         self.sched.release(str(job.i))
         return ran
 
-    def _job(self, payload: int) -> _Job | None:
-        job = self.live.get(payload >> 16)
-        if job is None or job.status != RUNNING or (job.attempt & _EPOCH) != (payload & _EPOCH):
+    @staticmethod
+    def _job(payload: tuple[_Job, int]) -> _Job | None:
+        job, attempt = payload
+        if job.status != RUNNING or job.attempt != attempt:
             return None
         return job
 
     def _end(self, t: float, job: _Job, status: int) -> None:
-        del self.live[job.i]
+        job.status = status
+        self.in_flight -= 1
         self.counts[status] += 1
 
-    def _finish(self, t: float, payload: int) -> Iterable[NewEvent]:
+    def _finish(self, t: float, payload: tuple[_Job, int]) -> Iterable[NewEvent]:
         job = self._job(payload)
         if job is None:
             return ()
@@ -450,7 +459,7 @@ class StreamTwin:
         self.lost_by_tier[job.tier] += (done - kept) * job.gpus
         job.kept = kept
 
-    def _fail(self, t: float, payload: int) -> Iterable[NewEvent]:
+    def _fail(self, t: float, payload: tuple[_Job, int]) -> Iterable[NewEvent]:
         job = self._job(payload)
         if job is None:
             return ()
@@ -480,7 +489,9 @@ class StreamTwin:
     def _cancel_rest(self, t: float) -> None:
         """At the end: running jobs stop, queued ones leave the queue (censored waits)."""
         grid = self.grid
-        for job in sorted(self.live.values(), key=lambda j: j.i):
+        sched = self.sched
+        requests = sched.running_jobs() + sched.queued_jobs()
+        for job in sorted((cast(_Job, r.tag) for r in requests), key=lambda j: j.i):
             if job.status == RUNNING:
                 ran = t - job.run_start
                 g = job.gpus
@@ -506,7 +517,7 @@ class StreamTwin:
                     if job.first != job.first:
                         self._wheel(sb, t - job.submit, never=True)
             self.counts[CANCELLED] += 1
-        self.live.clear()
+        self.in_flight = 0
 
     def late_demand_gs(self, end_s: float, cut_s: float) -> float:
         """GPU-seconds to take off the internal demand (jobs submitted from ``cut_s``) for
