@@ -269,3 +269,18 @@ def test_pass_after_submissions_only_sees_new_jobs_but_same_decisions() -> None:
     assert started(s, 2.0) == []
     s.release("a")
     assert started(s, 100.0) == ["head"]
+
+
+def test_a_requests_tag_comes_back_in_its_start_and_from_request() -> None:
+    s = make(nodes=1)
+    handle = object()
+    s.submit(JobRequest("a", "acme", Tier.ON_DEMAND, "H100", 8, 0.0, tag=handle))
+    s.submit(job("b", 8, Tier.SPOT, t=1.0))
+    assert s.request("a") is not None and s.request("a").tag is handle  # type: ignore[union-attr]
+    (start,) = s.schedule(0.0).starts
+    assert start.job.job_id == "a" and start.job.tag is handle
+    running, queued = s.request("a"), s.request("b")
+    assert running is not None and running.tag is handle
+    assert queued is not None and queued.job_id == "b" and queued.tag is None
+    s.release("a")
+    assert s.request("a") is None and s.request("nobody") is None
