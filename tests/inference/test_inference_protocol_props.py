@@ -171,3 +171,21 @@ def test_heads_that_are_fine() -> None:
     head = parse_head(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n")
     assert not head.keep_alive
     assert parse_head(b"HTTP/1.1 200 OK\r\n\r\n").framing == "close"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(min_size=1, max_size=200), st.sampled_from([b"nothex\r\n", b"0x3\r\n", b"-1\r\n"]))
+def test_content_before_a_framing_error_in_the_same_read_comes_out_first(
+    content: bytes, bad: bytes
+) -> None:
+    """A good chunk and a broken one in one read (coalesced TCP segments): the good content is
+    returned, and the error follows on the next call, never instead of it."""
+    decoder = BodyDecoder("chunked")
+    got = decoder.feed(f"{len(content):x}\r\n".encode() + content + b"\r\n" + bad)
+    assert b"".join(got) == content
+    with pytest.raises(BrokenResponse):
+        decoder.raise_pending()
+    with pytest.raises(BrokenResponse):
+        decoder.feed(b"0\r\n\r\n")
+    with pytest.raises(BrokenResponse):
+        decoder.end()

@@ -103,6 +103,7 @@ class Response:
                     break
                 for piece in decoder.feed(data):
                     yield piece
+                decoder.raise_pending()
         except TimeoutError:
             self._discard()
             raise ReadTimedOut(f"no data for {self._timeout:g} s") from None

@@ -90,7 +90,9 @@ class BodyDecoder:
     """Incremental decoder of one response body: feed bytes, get content; :meth:`end` at EOF.
 
     ``done`` is set once the body is complete; ``extra`` when bytes followed its end (the
-    connection must then not be reused).
+    connection must then not be reused). A framing error after good content in the same bytes
+    is held back so that the content is returned first: :meth:`raise_pending` (and the next
+    :meth:`feed` or :meth:`end`) raises it.
     """
 
     def __init__(self, framing: Framing, length: int = 0) -> None:
@@ -101,9 +103,11 @@ class BodyDecoder:
         self._buffer = b""
         #: chunked: "size" (reading a size line), "data", "crlf" (after data), "trailer".
         self._state = "size"
+        self._error: BrokenResponse | None = None
 
     def feed(self, data: bytes) -> list[bytes]:
         """The content carried by ``data`` (possibly empty)."""
+        self.raise_pending()
         if not data:
             return []
         if self.done:
@@ -122,9 +126,15 @@ class BodyDecoder:
 
     def end(self) -> None:
         """The connection closed: raise unless the body was complete."""
+        self.raise_pending()
         if not self.done and self.framing != "close":
             raise BrokenResponse("connection closed before the end of the body")
         self.done = True
+
+    def raise_pending(self) -> None:
+        """Raise the framing error found after the content :meth:`feed` last returned."""
+        if self._error is not None:
+            raise self._error
 
     def _line(self) -> bytes | None:
         end = self._buffer.find(b"\r\n")
@@ -138,6 +148,20 @@ class BodyDecoder:
     def _chunked(self, data: bytes) -> list[bytes]:
         self._buffer += data
         out: list[bytes] = []
+        try:
+            self._decode_chunks(out)
+        except BrokenResponse as exc:
+            if not any(out):
+                raise
+            # the chunks before the error arrived in the same read: hand them over first
+            self._error = exc
+            self._buffer = b""
+        if self.done and self._buffer:
+            self.extra = True
+            self._buffer = b""
+        return [p for p in out if p]
+
+    def _decode_chunks(self, out: list[bytes]) -> None:
         while self._buffer and not self.done:
             if self._state == "data":
                 piece = self._buffer[: self._remaining]
@@ -170,7 +194,3 @@ class BodyDecoder:
                     raise BrokenResponse(f"malformed chunk size {line[:40]!r}")
                 self._remaining = int(size.group(1), 16)
                 self._state = "data" if self._remaining else "trailer"
-        if self.done and self._buffer:
-            self.extra = True
-            self._buffer = b""
-        return [p for p in out if p]
