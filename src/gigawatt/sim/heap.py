@@ -5,8 +5,8 @@ allocator. glibc's ``malloc`` serves large blocks with ``mmap`` and gives them b
 but it raises that threshold each time such a block is freed (up to 32 MB), so the tables of
 a gigawatt run's 400,000-entry dicts and each chunk's column lists soon come from the heap, which
 gives memory back only from its top. Over eight simulated days the heap's free space rose from
-40 to 98 MB (``mallinfo2``) and resident memory with it, in steps, while the objects stayed
-flat (docs/benchmarks.md "The C heap").
+40 to 96 MB (``mallinfo2``) and resident memory with it, in steps, while the objects stayed
+flat (docs/benchmarks.md "The C heap and the table of live jobs").
 
 :class:`HeapTrimmer` does two things, both process-wide (the process running a streaming twin
 is a simulation's): it fixes the mmap threshold (``mallopt(M_MMAP_THRESHOLD)``; this also
