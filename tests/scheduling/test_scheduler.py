@@ -284,3 +284,22 @@ def test_a_requests_tag_comes_back_in_its_start_and_from_request() -> None:
     assert queued is not None and queued.job_id == "b" and queued.tag is None
     s.release("a")
     assert s.request("a") is None and s.request("nobody") is None
+
+
+def test_a_queue_that_empties_leaves_no_stale_entries() -> None:
+    """A fleet that never queues: each job starts in the pass after its submission, and the
+    queue order and the runtime heap hold nothing once the queue is empty (they would
+    otherwise keep up to 64 started jobs, walked by every pass after a release)."""
+    s = make(nodes=4)
+    for k in range(200):
+        s.submit(job(f"j{k}", 1, t=float(k), runtime=10.0))
+        assert started(s, float(k)) == [f"j{k}"]
+        s.release(f"j{k}")
+        assert s.heap_sizes()["order"] == 0 and s.heap_sizes()["runtimes"] == 0
+    s.submit(job("big", 32, Tier.INTERNAL, t=300.0, runtime=10.0))
+    s.submit(job("queued", 32, t=301.0, runtime=10.0))
+    assert started(s, 301.0) == ["big"]
+    assert s.heap_sizes()["order"] == 2 and s.heap_sizes()["runtimes"] == 2  # one still queues
+    s.release("big")
+    assert started(s, 320.0) == ["queued"]
+    assert s.heap_sizes()["order"] == 0 and s.heap_sizes()["runtimes"] == 0

@@ -9,13 +9,14 @@ policy lives in :mod:`gigawatt.scheduling.scheduler`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from gigawatt.core.fleet import NodeSpec
 
 # Power comparisons tolerate float rounding of kW sums.
-_POWER_EPS_KW = 1e-6
+_POWER_EPS_KW: Final = 1e-6
 
 
 @dataclass(slots=True)
@@ -93,6 +94,9 @@ class Capacity:
                 self.total_gpus_by_type.get(n.gpu_type, 0) + n.gpus
             )
         self.free_by_type = dict(self.total_gpus_by_type)
+        #: per node: the last compaction that kept it (see :meth:`_compact`)
+        self._seen: list[int] = [0] * len(self.node_ids)
+        self._stamp = 0
         self.free_total = sum(self.node_total)
         self.total_gpus = self.free_total
 
@@ -187,7 +191,11 @@ class Capacity:
         if self.node_spot[node] != gpus:
             self.node_spot[node] = gpus
             pool = self.node_pool[node]
-            self._push(pool.reclaim, node, self.reclaimable(node), self.reclaimable, pool.limit)
+            value = self.node_free[node] + gpus
+            stack = pool.reclaim[value]
+            stack.append(node)
+            if len(stack) > pool.limit:
+                self._compact(stack, value, self.node_free, self.node_spot)
 
     def most_free_below(self, pool: Pool, gpus: int) -> int:
         """The most free GPUs on any node of ``pool`` that has fewer than ``gpus`` free."""
@@ -219,35 +227,33 @@ class Capacity:
         stack = pool.buckets[free]
         stack.append(node)
         if len(stack) > limit:
-            self._compact(stack, free, self.node_free.__getitem__)
+            self._compact(stack, free, self.node_free, None)
         reclaim = free + self.node_spot[node]
         stack = pool.reclaim[reclaim]
         stack.append(node)
         if len(stack) > limit:
-            self._compact(stack, reclaim, self.reclaimable)
+            self._compact(stack, reclaim, self.node_free, self.node_spot)
 
-    @classmethod
-    def _push(
-        cls,
-        buckets: list[list[int]],
-        node: int,
-        value: int,
-        current: Callable[[int], int],
-        limit: int,
+    def _compact(
+        self, stack: list[int], value: int, first: list[int], second: list[int] | None
     ) -> None:
-        stack = buckets[value]
-        stack.append(node)
-        if len(stack) > limit:
-            cls._compact(stack, value, current)
+        """Keep one valid entry per node (order kept, newest on top): an entry is valid while
+        ``first[node]`` (plus ``second[node]`` when given) is still ``value``.
 
-    @staticmethod
-    def _compact(stack: list[int], value: int, current: Callable[[int], int]) -> None:
-        """Keep one valid entry per node (order kept, newest on top)."""
-        seen: set[int] = set()
+        Runs once per ``limit`` pushes on a stack (amortised O(1) per push), over up to twice
+        a pool's nodes: the values are read from the lists directly and the nodes already kept
+        are marked with a per-compaction stamp (no callback, no set), as the loop is the
+        costliest part of a start or release on a full gigawatt fleet.
+        """
+        self._stamp += 1
+        stamp = self._stamp
+        seen = self._seen
         fresh: list[int] = []
-        for n in reversed(stack):
-            if current(n) == value and n not in seen:
-                seen.add(n)
+        for pos in range(len(stack) - 1, -1, -1):
+            n = stack[pos]
+            current = first[n] if second is None else first[n] + second[n]
+            if current == value and seen[n] != stamp:
+                seen[n] = stamp
                 fresh.append(n)
         fresh.reverse()
         stack[:] = fresh

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Final
 
 from gigawatt.scheduling.capacity import Capacity, Pool
 
 #: Above this many jobs on one node, victims are chosen greedily instead of exhaustively.
-_EXACT_LIMIT = 10
+_EXACT_LIMIT: Final = 10
 #: How many feasible nodes a victim search compares before taking the best found so far.
-MAX_CANDIDATES = 16
+MAX_CANDIDATES: Final = 16
 
 
 @dataclass(frozen=True, slots=True)

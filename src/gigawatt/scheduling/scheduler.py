@@ -346,11 +346,13 @@ class Scheduler(SchedulerViews):
         walks the whole queue.
         """
         decision = Decision()
-        started: list[str] = []
         state = self._pass_state
         full = self._dirty or state is None
         if full:
-            state = _PassState()
+            if state is None:
+                state = _PassState()
+            else:
+                state.clear()  # what the last pass learnt no longer holds
             order = self._order
         else:
             order = sorted(self._fresh)
@@ -388,9 +390,14 @@ class Scheduler(SchedulerViews):
                         if never and self._all_blocked(state, now):
                             break  # no later job of any type may start or preempt
                         continue
-            self._consider(job, now, state, decision, started)
+            self._consider(job, now, state, decision)
         self._pass_state = state
-        if len(self._order) > 2 * len(self._queued) + 64:  # started/cancelled ones are skipped
+        if not self._queued:
+            # every entry is stale: a fleet that never queues would otherwise walk up to 64 of
+            # them in each pass that follows a release
+            if self._order:
+                self._order = []
+        elif len(self._order) > 2 * len(self._queued) + 64:  # started/cancelled are skipped
             self._order = [e for e in self._order if self._keys.get(e[1]) is e[0]]
         return decision
 
@@ -421,7 +428,6 @@ class Scheduler(SchedulerViews):
         now: float,
         state: _PassState,
         decision: Decision,
-        started: list[str],
     ) -> None:
         """One queued job's turn in a pass."""
         job_id, gpu_type = job.job_id, job.gpu_type
@@ -432,7 +438,7 @@ class Scheduler(SchedulerViews):
             placement = self._place(job, holder=job_id)
             self.cap.release_holds(job_id)
             if placement is not None:
-                self._start(job, placement, now, decision, started)
+                self._start(job, placement, now, decision)
                 return
         shadow = state.shadows.get(gpu_type)
         key = self._keys[job_id]
@@ -456,7 +462,7 @@ class Scheduler(SchedulerViews):
         if placement is not None:
             if shadow is not None:
                 shadow.take(job, now)  # also when ahead: it uses GPUs the head counted on
-            self._start(job, placement, now, decision, started)
+            self._start(job, placement, now, decision)
             if job.tier is _SPOT and state.failed_preempt:
                 self._dirty = True  # new spot work may be a victim for a waiting preemptor
             return
@@ -577,7 +583,6 @@ class Scheduler(SchedulerViews):
         nodes: list[tuple[int, int]],
         now: float,
         decision: Decision,
-        started: list[str],
     ) -> None:
         cap = self.cap
         if len(nodes) == 1:  # the common case, without generator overhead
@@ -592,9 +597,11 @@ class Scheduler(SchedulerViews):
         within = job.tier is _RESERVED and self.admission.within_reservation(job)
         self._attach(Running(job, on, indices, now, None, within))
         del self._queued[job.job_id]
-        self._queued_types[job.gpu_type] -= 1
+        left = self._queued_types[job.gpu_type] - 1
+        self._queued_types[job.gpu_type] = left
+        if not left:  # every entry of the type's heap is stale: drop them now, not by compaction
+            self._runtimes[job.gpu_type].clear()
         del self._keys[job.job_id]
-        started.append(job.job_id)
         decision.starts.append(Start(job, placement))
 
     def _preempt_for(self, job: JobRequest, decision: Decision) -> bool:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from gigawatt.scheduling.backfill import Shadow
 from gigawatt.scheduling.model import JobRequest
 
-INF = float("inf")
+INF: Final = float("inf")
 
 
 # The explicit ``__init__``s (``init=False``) are compiled with the module (mypyc); a generated
@@ -30,6 +31,13 @@ class PassState:
         self.failed_fit = {}
         self.failed_preempt = {}
         self.blocked = set()
+
+    def clear(self) -> None:
+        """Forget everything (a full pass starts over), keeping the containers."""
+        self.shadows.clear()
+        self.failed_fit.clear()
+        self.failed_preempt.clear()
+        self.blocked.clear()
 
 
 @dataclass(slots=True, init=False)

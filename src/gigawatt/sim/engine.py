@@ -30,7 +30,7 @@ import heapq
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from gigawatt.core.clock import ManualClock
 
@@ -43,10 +43,10 @@ Handler = Callable[[float, Any], Iterable[NewEvent] | None]
 InstantEnd = Callable[[float], Iterable[NewEvent] | None]
 #: Called every ``progress_every`` events with the current virtual time.
 Progress = Callable[[float], None]
-_INF = float("inf")
+_INF: Final = float("inf")
 #: Width of a calendar bucket, in seconds of virtual time.
-BUCKET_S = 60.0
-_INV_BUCKET = 1.0 / BUCKET_S
+BUCKET_S: Final = 60.0
+_INV_BUCKET: Final = 1.0 / BUCKET_S
 Event = tuple[float, int, int, int, Any]
 
 

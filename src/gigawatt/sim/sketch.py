@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Final
 
 #: Ratio of consecutive bin edges in ``1 + x`` (bins 2.01% wide: answers within 1%).
-RATIO = 1.0201
-_INV_LOG = 1.0 / math.log(RATIO)
+RATIO: Final = 1.0201
+_INV_LOG: Final = 1.0 / math.log(RATIO)
 
 
 def bin_of(x: float) -> int:

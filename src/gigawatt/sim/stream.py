@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator
-from typing import cast
+from typing import Final, cast
 
 from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.errors import Unschedulable
@@ -53,7 +53,7 @@ from gigawatt.sim.workload import TIERS, Restart, Workload
 #: come at or after it), so the twin can play a chunk without generating the next one first.
 CHUNK_END = "chunk_end_s"
 
-_NAN = math.nan
+_NAN: Final = math.nan
 #: Per-bucket sums (rows): queueing and JCT per tier (count, sum), internal wheel figures.
 SUMS = {
     "queue_n": 4,
@@ -68,7 +68,7 @@ SUMS = {
 }
 #: Per coarse bucket histograms (rows): queueing and JCT per tier, internal wheel waits.
 HISTS = {"queue": 4, "jct": 4, "wheel": 1}
-_INTERNAL = 0
+_INTERNAL: Final = 0
 
 
 class _Job:
@@ -83,6 +83,7 @@ class _Job:
         "gpus",
         "gtype",
         "i",
+        "jid",
         "kept",
         "prio",
         "qsince",
@@ -99,6 +100,8 @@ class _Job:
         self, i: int, submit: float, dur: float, gpus: int, tier: int, tenant: int, gtype: int
     ) -> None:
         self.i = i
+        #: the scheduler's id of the job (one string for all its requests and its release)
+        self.jid = str(i)
         self.submit = submit
         self.dur = dur
         self.gpus = gpus
@@ -157,6 +160,7 @@ class StreamTwin:
         self.checkpoint_s = s.checkpoint_interval_s if s.restart is Restart.CHECKPOINT else 0.0
         self.fail_rate = 1.0 / (s.mtbf_gpu_hours * 3600.0) if s.mtbf_gpu_hours else 0.0
         self.max_retries = s.max_retries
+        self._tiers = TIERS  # an attribute: a global would be a dict lookup per job (compiled)
         self.tenant_names = first.tenants
         self.type_names = first.gpu_types
         self.kw_per_gpu = [catalogue.get(g).it_kw_per_gpu for g in first.gpu_types]
@@ -289,9 +293,9 @@ class StreamTwin:
 
     def _enqueue(self, t: float, job: _Job) -> bool:
         req = JobRequest(
-            str(job.i),
+            job.jid,
             self.tenant_names[job.tenant],
-            TIERS[job.tier],
+            self._tiers[job.tier],
             self.type_names[job.gtype],
             job.gpus,
             job.submit,
@@ -415,7 +419,7 @@ class StreamTwin:
         self._tail[k] -= g * (grid.t0 + (b + 1) * grid.width - t)
         self.allocated -= g
         self.site_kw[s % self.n_sites] -= g * self.kw_per_gpu[job.gtype]
-        self.sched.release(str(job.i))
+        self.sched.release(job.jid)
         return ran
 
     @staticmethod
