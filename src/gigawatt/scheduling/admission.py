@@ -39,6 +39,9 @@ class Admission:
         self._reservations = {(r.tenant, r.gpu_type): 0 for r in policy.reservations}
         for r in policy.reservations:
             self._reservations[(r.tenant, r.gpu_type)] += r.gpus
+        #: whether any tenant reserved GPUs: without, no reserved job is ever within one, and
+        #: the per-tenant counts (read only by that test) need not be kept
+        self._any_reservation = any(g > 0 for g in self._reservations.values())
 
     def check(self, job: JobRequest) -> None:
         """Refuse at submit a job the external cap could never admit."""
@@ -50,6 +53,8 @@ class Admission:
 
     def within_reservation(self, job: JobRequest) -> bool:
         """Whether ``job`` (reserved tier) fits in what its tenant has reserved and not used."""
+        if not self._any_reservation:
+            return False
         key = (job.tenant, job.gpu_type)
         reserved = self._reservations.get(key, 0)
         return self._reserved_in_use.get(key, 0) + job.gpus <= reserved
@@ -81,7 +86,7 @@ class Admission:
             self.internal_gpus += gpus
             return
         self.external_gpus += gpus
-        if job.tier is _RESERVED:
+        if job.tier is _RESERVED and self._any_reservation:
             key = (job.tenant, job.gpu_type)
             self._reserved_in_use[key] = self._reserved_in_use.get(key, 0) + gpus
         if job.tier is _ON_DEMAND or (job.tier is _RESERVED and not within_reservation):
