@@ -7,7 +7,7 @@ multi-node gang takes the whole nodes that are cheapest to empty.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Final
@@ -118,7 +118,7 @@ def plan_whole_nodes(
     cap: Capacity,
     pools: list[Pool],
     gpus: int,
-    node_jobs: Mapping[int, Mapping[str, int]],
+    node_jobs: Sequence[Mapping[str, int]],
     job_gpus: Callable[[str], int],
 ) -> VictimPlan | None:
     """Whole nodes for a gang, emptied of spot jobs at the lowest total of GPUs freed."""
@@ -132,7 +132,7 @@ def plan_whole_nodes(
         # Fully reclaimable nodes (free or spot only); empty ones cost nothing.
         candidates: list[tuple[int, int, frozenset[str]]] = []
         for node in cap.reclaim_candidates(pool, pool.per_node):
-            victims = frozenset(node_jobs.get(node, {}))
+            victims = frozenset(node_jobs[node])
             candidates.append((sum(job_gpus(j) for j in victims), node, victims))
             if len(candidates) >= count + MAX_CANDIDATES:
                 break

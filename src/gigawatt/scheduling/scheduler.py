@@ -77,8 +77,9 @@ class Scheduler(SchedulerViews):
         self._order: list[tuple[tuple[float, ...], str]] = []
         self._seq = 0
         self._running: dict[str, Running] = {}
-        #: node index -> {job_id: GPUs of that job on the node}
-        self._node_jobs: dict[int, dict[str, int]] = {}
+        #: per node index: {job_id: GPUs of that job on the node} (a list, not a dict by node:
+        #: no int boxing or hashing, and no dict made and dropped as a node fills and empties)
+        self._node_jobs: list[dict[str, int]] = [{} for _ in range(len(self.cap.node_ids))]
         #: preemptor id -> victims still draining
         self._waiting: dict[str, set[str]] = {}
         self._keys: dict[str, tuple[float, ...]] = {}
@@ -155,8 +156,9 @@ class Scheduler(SchedulerViews):
         self._seq += 1
         key = self._key(job)
         self._keys[job.job_id] = key
-        bisect.insort(self._order, (key, job.job_id))
-        self._fresh.append((key, job.job_id))
+        entry = (key, job.job_id)
+        bisect.insort(self._order, entry)
+        self._fresh.append(entry)
         self._queued_types[job.gpu_type] = self._queued_types.get(job.gpu_type, 0) + 1
         runtime = _INF if job.max_runtime_s is None else job.max_runtime_s
         heap = self._runtimes.get(job.gpu_type)
@@ -213,9 +215,10 @@ class Scheduler(SchedulerViews):
 
     def release(self, job_id: str) -> None:
         """The job's allocation ended (finished, failed, cancelled, or preempted and stopped)."""
-        run = self._running.pop(job_id, None)
-        if run is None:
+        run = self._running.get(job_id)  # get and del: primitives in the compiled module, where
+        if run is None:  # pop with a default is a generic method call
             return
+        del self._running[job_id]
         self._dirty = True
         victim = self._is_victim_run(run)
         node_jobs = self._node_jobs
@@ -223,10 +226,7 @@ class Scheduler(SchedulerViews):
         # zip with a keyword is a slow generic call in the compiled module
         for k in range(len(run.nodes)):
             node, idx = run.nodes[k], run.indices[k]
-            jobs = node_jobs[node]
-            del jobs[job_id]
-            if not jobs:
-                del node_jobs[node]
+            del node_jobs[node][job_id]
             if victim:
                 self.cap.set_spot(node, self.cap.node_spot[node] - len(idx))
             self.cap.give_back(node, idx)
@@ -256,10 +256,7 @@ class Scheduler(SchedulerViews):
         node_jobs = self._node_jobs
         for k in range(len(run.nodes)):  # indexed: see release()
             node, gpus = run.nodes[k], len(run.indices[k])
-            on_node = node_jobs.get(node)
-            if on_node is None:
-                on_node = node_jobs[node] = {}
-            on_node[job.job_id] = gpus
+            node_jobs[node][job.job_id] = gpus
             if victim:
                 self.cap.set_spot(node, self.cap.node_spot[node] + gpus)
         self.admission.add(job, run.within_reservation)
@@ -628,7 +625,7 @@ class Scheduler(SchedulerViews):
 
     def _spot_on_node(self, node: int) -> list[tuple[str, int, int, float]]:
         out = []
-        for job_id, gpus in self._node_jobs.get(node, {}).items():
+        for job_id, gpus in self._node_jobs[node].items():
             if self._is_victim(job_id):
                 run = self._running[job_id]
                 out.append((job_id, gpus, run.job.gpus, run.started_at))
