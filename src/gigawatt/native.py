@@ -27,6 +27,7 @@ from types import ModuleType
 
 #: The compiled modules (setup.py compiles exactly these).
 MODULES: tuple[str, ...] = (
+    "gigawatt.core.clock",  # the twin's engine sets the virtual clock at every instant
     "gigawatt.scheduling.admission",
     "gigawatt.scheduling.backfill",
     "gigawatt.scheduling.capacity",
