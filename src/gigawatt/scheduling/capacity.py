@@ -190,12 +190,7 @@ class Capacity:
         """Record how many GPUs of ``node`` preemptible jobs hold."""
         if self.node_spot[node] != gpus:
             self.node_spot[node] = gpus
-            pool = self.node_pool[node]
-            value = self.node_free[node] + gpus
-            stack = pool.reclaim[value]
-            stack.append(node)
-            if len(stack) > pool.limit:
-                self._compact(stack, value, self.node_free, self.node_spot)
+            self._push_reclaim(self.node_pool[node], node, self.node_free[node] + gpus)
 
     def most_free_below(self, pool: Pool, gpus: int) -> int:
         """The most free GPUs on any node of ``pool`` that has fewer than ``gpus`` free."""
@@ -228,11 +223,14 @@ class Capacity:
         stack.append(node)
         if len(stack) > limit:
             self._compact(stack, free, self.node_free, None)
-        reclaim = free + self.node_spot[node]
-        stack = pool.reclaim[reclaim]
+        self._push_reclaim(pool, node, free + self.node_spot[node])
+
+    def _push_reclaim(self, pool: Pool, node: int, value: int) -> None:
+        """Push ``node`` on the reclaim stack of ``value`` (free + preemptible GPUs)."""
+        stack = pool.reclaim[value]
         stack.append(node)
-        if len(stack) > limit:
-            self._compact(stack, reclaim, self.node_free, self.node_spot)
+        if len(stack) > pool.limit:
+            self._compact(stack, value, self.node_free, self.node_spot)
 
     def _compact(
         self, stack: list[int], value: int, first: list[int], second: list[int] | None
