@@ -303,3 +303,24 @@ def test_a_queue_that_empties_leaves_no_stale_entries() -> None:
     s.release("big")
     assert started(s, 320.0) == ["queued"]
     assert s.heap_sizes()["order"] == 0 and s.heap_sizes()["runtimes"] == 0
+
+
+def test_a_full_pass_drops_the_stale_entries_it_walks() -> None:
+    """Jobs started from a long queue leave stale entries in the queue order; the next full
+    pass rewrites the part it walked without them, so later passes (one after every release)
+    do not step over them again. Decisions are those of a queue without stale entries."""
+    s = make(nodes=4)
+    s.submit(job("fill", 32, Tier.INTERNAL, t=0.0, runtime=1000.0))
+    assert started(s, 0.0) == ["fill"]
+    for k in range(100):
+        s.submit(job(f"q{k}", 1, t=1.0 + k, runtime=50.0))
+    assert started(s, 200.0) == []
+    assert s.heap_sizes()["order"] == 100
+    s.release("fill")
+    assert started(s, 300.0) == [f"q{k}" for k in range(32)]  # the first 32 by arrival
+    assert s.heap_sizes()["order"] == 100  # they start in this pass: stale from now on
+    s.submit(job("late", 1, t=400.0, runtime=50.0))
+    s.release("q0")  # capacity back: a full pass walks the queue from its front
+    assert started(s, 400.0) == ["q32"]
+    assert s.heap_sizes()["order"] == 100 - 32 + 1  # the 32 stale entries it walked are gone
+    assert [r.job_id for r in s.queued_jobs()][:3] == ["q33", "q34", "q35"]

@@ -360,9 +360,20 @@ class Scheduler(SchedulerViews):
         shadows = state.shadows
         priority = self.policy.ordering is Ordering.PRIORITY
         keys = self._keys
-        for key, job_id in order:
+        # The live entries of the part of the order this pass walks: a job started from the
+        # queue leaves a stale entry, and a queue that passes walk from the front after every
+        # release would otherwise step over them again and again (they were 95% of the
+        # entries walked in a queueing run). The walked part is rewritten without them.
+        live: list[tuple[tuple[float, ...], str]] = []
+        walked = stale = 0
+        for entry in order:
+            walked += 1
+            key, job_id = entry
             if keys.get(job_id) is not key:
+                stale += 1
                 continue  # started or cancelled since (a requeued job has a new entry)
+            if full:
+                live.append(entry)
             job = queued[job_id]
             tier = job.tier
             never = tier is _SPOT or tier is _ON_DEMAND
@@ -388,6 +399,8 @@ class Scheduler(SchedulerViews):
                             break  # no later job of any type may start or preempt
                         continue
             self._consider(job, now, state, decision)
+        if full and stale:
+            order[:walked] = live
         self._pass_state = state
         if not self._queued:
             # every entry is stale: a fleet that never queues would otherwise walk up to 64 of
