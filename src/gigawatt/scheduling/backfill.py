@@ -3,11 +3,12 @@ jobs start only if they do not delay it.
 
 Accounting is at the level of GPU counts of one type (node fragmentation is ignored, as in the
 classic EASY scheduler); expected ends come from ``max_runtime_s`` (unbounded jobs never end).
+The scheduler computes a shadow from its heap of running jobs' ends
+(:meth:`gigawatt.scheduling.scheduler.Scheduler._easy_shadow`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gigawatt.scheduling.model import JobRequest
@@ -39,23 +40,3 @@ class Shadow:
         """Account for ``job`` having started by backfill."""
         if not self._ends_before(job, now):
             self.extra -= job.gpus
-
-
-def shadow_for(
-    head: JobRequest,
-    head_key: tuple[float, ...],
-    now: float,
-    free_gpus: int,
-    ends: Iterable[tuple[float, int]],
-) -> Shadow:
-    """The shadow of ``head`` from free GPUs now and running jobs' ``(expected end, GPUs)``,
-    earliest end first (only as many are read as needed)."""
-    avail = free_gpus
-    if avail >= head.gpus:
-        # Enough GPUs by count but no placement (fragmentation, power, holds): reserve now.
-        return Shadow(time=now, extra=avail - head.gpus, head_key=head_key)
-    for end, size in ends:
-        avail += size
-        if avail >= head.gpus:
-            return Shadow(time=end, extra=avail - head.gpus, head_key=head_key)
-    return Shadow(time=float("inf"), extra=0, head_key=head_key)

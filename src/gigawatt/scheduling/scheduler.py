@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Generator, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, cast
 
 from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.errors import Unschedulable
 from gigawatt.core.fleet import FleetSpec, NodeSpec
 from gigawatt.core.tiers import Tier
 from gigawatt.scheduling.admission import Admission
-from gigawatt.scheduling.backfill import Shadow, shadow_for
+from gigawatt.scheduling.backfill import Shadow
 from gigawatt.scheduling.capacity import Capacity
 from gigawatt.scheduling.model import (
     Decision,
@@ -51,6 +51,8 @@ from gigawatt.scheduling.state import Running
 from gigawatt.scheduling.views import SchedulerViews
 
 _HUGE: Final = 1 << 62
+#: An entry of the queue order: (queue key, job id).
+_Entry = tuple[tuple[float, ...], str]
 # Tiers bound once as constants: enum attribute access is a type lookup in the hot loop, and
 # ``Final`` lets the compiled module (mypyc) read them without a globals dict lookup.
 _INTERNAL: Final = Tier.INTERNAL
@@ -90,6 +92,9 @@ class Scheduler(SchedulerViews):
         self._pass_state: _PassState | None = None
         #: per GPU type: number of queued jobs, and a heap of (max_runtime_s, job id) of them
         self._queued_types: dict[str, int] = {}
+        #: per GPU type: {GPUs: number of queued jobs of that size} (no zero counts), for the
+        #: smallest queued size a pass may still place
+        self._queued_sizes: dict[str, dict[int, int]] = {}
         self._runtimes: dict[str, list[tuple[float, str]]] = {}
         #: per GPU type: heap of (expected end, job id) of running jobs (lazy deletion); absent
         #: (dormant) while no job of the type queues, until a backfill shadow needs it
@@ -160,6 +165,10 @@ class Scheduler(SchedulerViews):
         bisect.insort(self._order, entry)
         self._fresh.append(entry)
         self._queued_types[job.gpu_type] = self._queued_types.get(job.gpu_type, 0) + 1
+        sizes = self._queued_sizes.get(job.gpu_type)
+        if sizes is None:
+            sizes = self._queued_sizes[job.gpu_type] = {}
+        sizes[job.gpus] = sizes.get(job.gpus, 0) + 1
         runtime = _INF if job.max_runtime_s is None else job.max_runtime_s
         heap = self._runtimes.get(job.gpu_type)
         if heap is None:
@@ -183,6 +192,7 @@ class Scheduler(SchedulerViews):
         if job is None:
             return False
         self._queued_types[job.gpu_type] -= 1
+        self._unqueue_size(job)
         self._keys.pop(job_id, None)
         self._waiting.pop(job_id, None)
         self.cap.release_holds(job_id)
@@ -360,20 +370,18 @@ class Scheduler(SchedulerViews):
         shadows = state.shadows
         priority = self.policy.ordering is Ordering.PRIORITY
         keys = self._keys
-        # The live entries of the part of the order this pass walks: a job started from the
-        # queue leaves a stale entry, and a queue that passes walk from the front after every
-        # release would otherwise step over them again and again (they were 95% of the
-        # entries walked in a queueing run). The walked part is rewritten without them.
-        live: list[tuple[tuple[float, ...], str]] = []
+        # Entries read as plain objects (typed as tuples, each would be unpacked and built
+        # again wherever it is kept). A job started from the queue leaves a stale entry there.
+        entries: list[Any] = order
         walked = stale = 0
-        for entry in order:
+        #: _all_blocked said no, and no job's turn came since (skips change nothing)
+        open_ = False
+        for entry in entries:
             walked += 1
-            key, job_id = entry
+            key, job_id = cast(_Entry, entry)
             if keys.get(job_id) is not key:
                 stale += 1
                 continue  # started or cancelled since (a requeued job has a new entry)
-            if full:
-                live.append(entry)
             job = queued[job_id]
             tier = job.tier
             never = tier is _SPOT or tier is _ON_DEMAND
@@ -395,12 +403,16 @@ class Scheduler(SchedulerViews):
                 if shadow is not None and job.gpus > shadow.extra:
                     limit = job.max_runtime_s
                     if limit is None or now + limit > shadow.time:
-                        if never and self._all_blocked(state, now):
-                            break  # no later job of any type may start or preempt
+                        if never and not open_:
+                            if self._all_blocked(state, now):
+                                break  # no later job of any type may start or preempt
+                            # the answer holds until a job's turn changes the pass state
+                            open_ = True
                         continue
+            open_ = False
             self._consider(job, now, state, decision)
-        if full and stale:
-            order[:walked] = live
+        if full and stale * stale * 64 >= len(order):
+            self._drop_stale(walked)
         self._pass_state = state
         if not self._queued:
             # every entry is stale: a fleet that never queues would otherwise walk up to 64 of
@@ -411,19 +423,55 @@ class Scheduler(SchedulerViews):
             self._order = [e for e in self._order if self._keys.get(e[1]) is e[0]]
         return decision
 
+    def _drop_stale(self, walked: int) -> None:
+        """Rewrite the first ``walked`` entries of the queue order without stale ones.
+
+        Passes walk the order from its front after every release, so stale entries there
+        (jobs started from the queue) would be stepped over again and again: they were 95%
+        of the entries walked in a queueing run. Rewriting moves the whole order's tail, so
+        it waits until the stale entries are worth it: with ``s`` stale entries walked per
+        pass against a tail of ``n`` entries, at ``s * s * 64 >= n`` (a few dozen in a
+        queue of tens of thousands)."""
+        keys = self._keys
+        entries: list[Any] = self._order  # plain objects, not rebuilt (see schedule)
+        kept: list[Any] = []
+        for k in range(walked):
+            entry = entries[k]
+            key, job_id = cast(_Entry, entry)
+            if keys.get(job_id) is key:
+                kept.append(entry)
+        entries[:walked] = kept
+
     def _all_blocked(self, state: _PassState, now: float) -> bool:
-        """Whether every GPU type with queued jobs is shut by its shadow for the rest of the pass:
-        no GPUs left over and no queued job short enough to end before the head starts."""
+        """Whether every GPU type with queued jobs is shut for the rest of the pass (then no
+        later job that may not preempt can start): no queued job of the type is small enough
+        to be placed (a size at least as large failed this pass), or none is both small
+        enough for the GPUs its shadow leaves over and short enough to end before the head
+        starts. The smallest queued size and run time bound every queued job's."""
         for gpu_type, count in self._queued_types.items():
             if count == 0 or gpu_type in state.blocked:
                 continue
             shadow = state.shadows.get(gpu_type)
-            if shadow is None or shadow.extra > 0:
+            if shadow is None:
                 return False
-            if self._min_queued_runtime(gpu_type) <= shadow.time - now:
-                return False
-            state.blocked.add(gpu_type)  # extra only shrinks and time stays within a pass
+            smallest = min(self._queued_sizes[gpu_type])
+            if smallest < state.failed_fit.get(gpu_type, _HUGE):
+                if smallest <= shadow.extra:
+                    return False
+                if self._min_queued_runtime(gpu_type) <= shadow.time - now:
+                    return False
+            # extra and the failed size only shrink, the smallest queued size only grows, and
+            # time stays: blocked for the rest of the pass
+            state.blocked.add(gpu_type)
         return True
+
+    def _unqueue_size(self, job: JobRequest) -> None:
+        sizes = self._queued_sizes[job.gpu_type]
+        left = sizes[job.gpus] - 1
+        if left:
+            sizes[job.gpus] = left
+        else:
+            del sizes[job.gpus]
 
     def _min_queued_runtime(self, gpu_type: str) -> float:
         """A lower bound on ``max_runtime_s`` of queued jobs of ``gpu_type`` (inf if unbounded)."""
@@ -490,32 +538,40 @@ class Scheduler(SchedulerViews):
             return Shadow(time=-_INF, extra=0, head_key=key)  # head-of-line blocking
         if self.policy.ordering is Ordering.SJF:
             return Shadow(time=_INF, extra=_HUGE, head_key=key)  # greedy
-        free = self.cap.free_by_type[job.gpu_type]
-        ends = self._ends_in_order(job.gpu_type)
-        try:
-            return shadow_for(job, key, now, free, ends)
-        finally:
-            # closed here, not left to garbage collection: the generator puts the entries it
-            # took back on the heap, and a compiled generator does not do so when dropped
-            ends.close()
+        return self._easy_shadow(job, key, now)
 
-    def _ends_in_order(self, gpu_type: str) -> Generator[tuple[float, int], None, None]:
-        """Running jobs of ``gpu_type`` as (expected end, GPUs), earliest first, lazily."""
-        heap = self._ends.get(gpu_type)
+    def _easy_shadow(self, job: JobRequest, key: tuple[float, ...], now: float) -> Shadow:
+        """EASY backfill's reservation for the blocked head ``job``: the earliest time enough
+        GPUs of its type are free by count (now, or the expected end of the running job that
+        frees the last of them), and the GPUs left over then (GPU counts: node fragmentation
+        ignored, as in the classic EASY scheduler). Running jobs are read from the ends heap
+        earliest first, only as many as needed, and put back (a plain loop: a compiled
+        generator cost more in its close and throw than in its work)."""
+        need = job.gpus
+        avail = self.cap.free_by_type[job.gpu_type]
+        if avail >= need:
+            # Enough GPUs by count but no placement (fragmentation, power, holds): reserve now.
+            return Shadow(time=now, extra=avail - need, head_key=key)
+        heap = self._ends.get(job.gpu_type)
         if heap is None:  # dormant: rebuilt from the running jobs (what a compaction keeps)
-            heap = self._ends[gpu_type] = self._valid_ends(gpu_type)
+            heap = self._ends[job.gpu_type] = self._valid_ends(job.gpu_type)
+        running = self._running
         taken: list[tuple[float, str]] = []
-        try:
-            while heap:
-                end, job_id = heapq.heappop(heap)
-                run = self._running.get(job_id)
-                if run is None or run.expected_end != end:
-                    continue  # ended, or restarted since: drop the stale entry
-                taken.append((end, job_id))
-                yield end, run.job.gpus
-        finally:
-            for entry in taken:
-                heapq.heappush(heap, entry)
+        shadow = None
+        while heap:
+            entry = heapq.heappop(heap)
+            end, job_id = entry
+            run = running.get(job_id)
+            if run is None or run.expected_end != end:
+                continue  # ended, or restarted since: drop the stale entry
+            taken.append(entry)
+            avail += run.job.gpus
+            if avail >= need:
+                shadow = Shadow(time=end, extra=avail - need, head_key=key)
+                break
+        for entry in taken:
+            heapq.heappush(heap, entry)
+        return shadow if shadow is not None else Shadow(time=_INF, extra=0, head_key=key)
 
     def _may_preempt(self, job: JobRequest) -> bool:
         if self.policy.ordering is not Ordering.PRIORITY:
@@ -609,6 +665,7 @@ class Scheduler(SchedulerViews):
         del self._queued[job.job_id]
         left = self._queued_types[job.gpu_type] - 1
         self._queued_types[job.gpu_type] = left
+        self._unqueue_size(job)
         if not left:  # every entry of the type's heap is stale: drop them now, not by compaction
             self._runtimes[job.gpu_type].clear()
         del self._keys[job.job_id]
