@@ -40,6 +40,7 @@ MODULES: tuple[str, ...] = (
     "gigawatt.sim.grid",
     "gigawatt.sim.sketch",
     "gigawatt.sim.stream",
+    "gigawatt.sim.twin",  # the exact twin (runs under 250,000 jobs): its handlers run per event
 )
 
 #: The shared library the compiled modules live in (setup.py's mypyc group).
