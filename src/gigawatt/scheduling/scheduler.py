@@ -411,7 +411,7 @@ class Scheduler(SchedulerViews):
                         continue
             open_ = False
             self._consider(job, now, state, decision)
-        if full and stale * stale * 64 >= len(order):
+        if full and stale and stale * stale * 64 >= len(order):
             self._drop_stale(walked)
         self._pass_state = state
         if not self._queued:

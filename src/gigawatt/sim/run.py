@@ -219,25 +219,32 @@ def simulate(
     started = time.perf_counter()
     if prepared.reservations:
         policy = replace(policy, reservations=policy.reservations + prepared.reservations)
-    if prepared.chunks is not None:
-        with _collector_paused():  # until the run's objects are freed (see the function)
+    # The collector stays off until the run's objects are freed (see the function): a run
+    # makes no reference cycles, and the exact twin's runs as much as the streaming one's.
+    with _collector_paused():
+        if prepared.chunks is not None:
             return _simulate_stream(prepared, catalogue, policy, seed, progress, extra, warmup,
                                     started)  # fmt: skip
+        return _simulate_exact(prepared, catalogue, policy, seed, progress, extra, warmup,
+                               started)  # fmt: skip
+
+
+def _simulate_exact(
+    prepared: Prepared,
+    catalogue: Catalogue,
+    policy: SchedulingPolicy,
+    seed: int,
+    progress: Callable[[float], None] | None,
+    extra: Mapping[str, object] | None,
+    warmup: Warmup,
+    started: float,
+) -> SimResult:
+    """A run that keeps every job (:class:`~gigawatt.sim.twin.Twin`): exact percentiles."""
     scheduler = Scheduler.for_fleet(prepared.fleet, catalogue, policy)
     twin = Twin(prepared.workload, prepared.fleet, catalogue, scheduler, seed=seed)
     end = twin.run(prepared.horizon_s, progress=progress, release_at_end=False)
     wall = time.perf_counter() - started
-    info: dict[str, object] = {
-        "policy": policy.ordering.value,
-        "seed": seed,
-        "workload": prepared.workload.name,
-        "warmup": warmup,
-        "external_cap_gpus": policy.external_cap_gpus,
-        "fleet": fleet_summary(
-            prepared.fleet, catalogue, power_from_sites=prepared.power_from_sites
-        ),
-    }
-    info.update(extra or {})
+    info = _info(prepared, catalogue, policy, seed, warmup, extra)
     prices = PriceBook.from_catalogue(catalogue)
     return summarise(twin, end, prices, wall_s=wall, extra=info, warmup=warmup)
 
@@ -268,7 +275,7 @@ def _info(
 def _collector_paused() -> Iterator[None]:
     """The cyclic garbage collector off for the block, back as it was after.
 
-    A streaming run allocates and frees millions of small objects and makes no reference
+    A run allocates and frees millions of small objects and makes no reference
     cycles (tests/sim/test_sim_stream.py checks): refcounting frees them all, and the collector
     would only rescan the live jobs again and again (16% of a gigawatt run's CPU). It stays off
     until the run's scheduler and twin are freed: switched back on while they live, its first
