@@ -22,6 +22,7 @@ from gigawatt.scheduling.model import (
     Ordering,
     Reservation,
     SchedulingPolicy,
+    Start,
 )
 from gigawatt.scheduling.scheduler import Scheduler
 from gigawatt.sim.generator import generate
@@ -44,6 +45,13 @@ class Tracing:
     def submit(self, job: JobRequest) -> None:
         self._note(f"s{job.job_id},{job.tier},{job.gpus},{job.submitted_at!r};")
         self.inner.submit(job)
+
+    def offer(self, job: JobRequest, now: float) -> Start | None:
+        start = self.inner.offer(job, now)
+        self._note(f"s{job.job_id},{job.tier},{job.gpus},{job.submitted_at!r};")
+        if start is not None:
+            self._note(f"p{now!r}[{start.job.job_id}@{start.placement}][];")
+        return start
 
     def release(self, job_id: str) -> None:
         self._note(f"r{job_id};")

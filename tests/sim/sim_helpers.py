@@ -11,7 +11,7 @@ import numpy as np
 from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.fleet import FleetSpec, NodeGroup, Site
 from gigawatt.core.tiers import Tier
-from gigawatt.scheduling.model import Decision, Ordering, SchedulingPolicy
+from gigawatt.scheduling.model import Decision, JobRequest, Ordering, SchedulingPolicy, Start
 from gigawatt.scheduling.scheduler import Scheduler
 from gigawatt.sim.recording import RecordingScheduler
 from gigawatt.sim.twin import Twin
@@ -71,12 +71,20 @@ class CheckingScheduler(RecordingScheduler):
 
     def schedule(self, now: float) -> Decision:
         decision = super().schedule(now)
+        self._check()
+        return decision
+
+    def offer(self, job: JobRequest, now: float) -> Start | None:
+        start = super().offer(job, now)
+        self._check()
+        return start
+
+    def _check(self) -> None:
         inner = self.inner
         assert inner.allocated_gpus() <= inner.total_gpus
         caps = inner.site_power_cap_kw()
         for site, kw in inner.site_power_kw().items():
             assert kw <= caps[site] + 1e-6, (site, kw, caps[site])
-        return decision
 
 
 def make_twin(

@@ -177,6 +177,52 @@ class Scheduler(SchedulerViews):
         if len(heap) > 2 * self._queued_types[job.gpu_type] + 64:
             self._compact_runtimes(heap)
 
+    def offer(self, job: JobRequest, now: float) -> Start | None:
+        """Submit ``job``, and when nothing else waits and it can be placed at once, start it:
+        what :meth:`schedule` at ``now`` would decide right after :meth:`submit` (a pass over
+        this job alone), without entering it in the queue's structures first.
+
+        Returns its :class:`Start` (committed, as a pass's starts are), or None: then the job
+        is queued exactly as by :meth:`submit`, and the next :meth:`schedule` decides as
+        always. For a caller whose pass would consider only this job (the twin, at the end of
+        an instant with one arrival): in a fleet that is not full, most jobs start this way.
+        """
+        state = self._pass_state
+        full = self._dirty or state is None
+        if (
+            self._queued
+            or self._waiting
+            or job.job_id in self._running
+            or not (full or state is None or self._memory_empty(state))
+        ):
+            self.submit(job)  # the pass's own rules (queue order, shadows) decide
+            return None
+        self.check(job)
+        placement = self._place(job) if self.admission.admits(job) else None
+        if placement is None:
+            self.submit(job)
+            return None
+        # What the pass would have done besides the start: forget a stale pass memory, and
+        # drop what the queue's lazily cleaned structures still hold (nothing is queued).
+        if state is None:
+            self._pass_state = _PassState()
+        elif full:
+            state.clear()
+        self._dirty = False
+        self._seq += 1
+        self._fresh = []  # entries of jobs cancelled since the last pass, if any
+        if self._order:
+            self._order = []
+        heap = self._runtimes.get(job.gpu_type)
+        if heap:
+            heap.clear()
+        return self._launch(job, placement, now)
+
+    @staticmethod
+    def _memory_empty(state: _PassState) -> bool:
+        """Whether the last pass left nothing that binds a new job (no shadow, no failure)."""
+        return not (state.shadows or state.failed_fit or state.failed_preempt)
+
     def _key(self, job: JobRequest) -> tuple[float, ...]:
         ordering = self.policy.ordering
         if ordering is Ordering.FIFO or ordering is Ordering.FIFO_SKIP:
@@ -650,6 +696,17 @@ class Scheduler(SchedulerViews):
         now: float,
         decision: Decision,
     ) -> None:
+        decision.starts.append(self._launch(job, nodes, now))
+        del self._queued[job.job_id]
+        left = self._queued_types[job.gpu_type] - 1
+        self._queued_types[job.gpu_type] = left
+        self._unqueue_size(job)
+        if not left:  # every entry of the type's heap is stale: drop them now, not by compaction
+            self._runtimes[job.gpu_type].clear()
+        del self._keys[job.job_id]
+
+    def _launch(self, job: JobRequest, nodes: list[tuple[int, int]], now: float) -> Start:
+        """Allocate ``nodes`` to ``job`` and record it running (the queue is the caller's)."""
         cap = self.cap
         if len(nodes) == 1:  # the common case, without generator overhead
             node, gpus = nodes[0]
@@ -662,14 +719,7 @@ class Scheduler(SchedulerViews):
             placement = tuple((cap.node_ids[n], g) for n, g in nodes)
         within = job.tier is _RESERVED and self.admission.within_reservation(job)
         self._attach(Running(job, on, indices, now, None, within))
-        del self._queued[job.job_id]
-        left = self._queued_types[job.gpu_type] - 1
-        self._queued_types[job.gpu_type] = left
-        self._unqueue_size(job)
-        if not left:  # every entry of the type's heap is stale: drop them now, not by compaction
-            self._runtimes[job.gpu_type].clear()
-        del self._keys[job.job_id]
-        decision.starts.append(Start(job, placement))
+        return Start(job, placement)
 
     def _preempt_for(self, job: JobRequest, decision: Decision) -> bool:
         pools = self.cap.pools_by_type.get(job.gpu_type, [])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gigawatt.scheduling.model import Decision, JobRequest, Placement
+from gigawatt.scheduling.model import Decision, JobRequest, Placement, Start
 from gigawatt.scheduling.scheduler import Scheduler
 
 #: One scheduling pass: time, starts ``(job_id, placement)``, preemptions ``(victim, for)``.
@@ -38,6 +38,16 @@ class RecordingScheduler:
         """Record, then submit."""
         self.calls.append(("submit", job))
         self.inner.submit(job)
+
+    def offer(self, job: JobRequest, now: float) -> Start | None:
+        """Offer; recorded as the submission and, when the job started, the pass it stands
+        for (so a replay through :meth:`submit` and :meth:`schedule` decides the same)."""
+        start = self.inner.offer(job, now)
+        self.calls.append(("submit", job))
+        if start is not None:
+            self.calls.append(("schedule", now))
+            self.passes.append(pass_record(now, Decision([start])))
+        return start
 
     def cancel(self, job_id: str) -> bool:
         """Record, then cancel."""

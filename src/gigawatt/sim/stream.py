@@ -207,6 +207,9 @@ class StreamTwin:
         self.preemptions = 0
         self.passes = 0
         self.pass_pending = False
+        #: an arrival not yet submitted: the end of its instant offers it to the scheduler
+        #: (:meth:`_pass`), unless another call to the scheduler comes first
+        self._pending: _Job | None = None
         self._base = 0
         self._cols: tuple[list[float], list[float], list[int], list[int], list[int], list[int],
                           list[int]] = ([], [], [], [], [], [], [])  # fmt: skip
@@ -278,10 +281,24 @@ class StreamTwin:
         if cut is None or job.submit >= cut:
             job.sb = self.grid.index(job.submit)
             job.epoch = self.grid.doublings
-        if self._enqueue(t, job) and tr == _INTERNAL and job.sb >= 0:
+        if self._pending is not None:
+            self._flush(t)
+        self._pending = job
+
+    def _flush(self, t: float) -> None:
+        """Submit the pending arrival (another call to the scheduler comes in its instant)."""
+        job = self._pending
+        assert job is not None
+        self._pending = None
+        if self._enqueue(t, job):
+            self._demand(job)
+
+    def _demand(self, job: _Job) -> None:
+        """Count an accepted arrival's internal demand (GPU-seconds asked for)."""
+        if job.tier == _INTERNAL and job.sb >= 0:
             end = self.horizon_end
             run = job.dur if end is None else min(job.dur, max(end - job.submit, 0.0))
-            self.grid.sums["demand_gs"][job.sb] += run * g
+            self.grid.sums["demand_gs"][job.sb] += run * job.gpus
 
     def _bucket(self, job: _Job) -> int:
         """The job's submission bucket now (-1: not measured)."""
@@ -291,8 +308,8 @@ class StreamTwin:
             job.epoch = d
         return job.sb
 
-    def _enqueue(self, t: float, job: _Job) -> bool:
-        req = JobRequest(
+    def _request(self, job: _Job) -> JobRequest:
+        return JobRequest(
             job.jid,
             self.tenant_names[job.tenant],
             self._tiers[job.tier],
@@ -303,25 +320,53 @@ class StreamTwin:
             job.dur - job.kept,
             job,
         )
+
+    def _enqueue(self, t: float, job: _Job) -> bool:
         try:
-            self.sched.submit(req)
+            self.sched.submit(self._request(job))
         except Unschedulable:
-            if job.attempt:  # a requeue (it has run): it leaves the jobs in flight
-                self.in_flight -= 1
-            job.status = REJECTED  # its interrupted attempt's stop event is then stale
-            self.counts[REJECTED] += 1
+            self._rejected(job)
             return False
+        self._queued(t, job)
+        self.pass_pending = True
+        return True
+
+    def _rejected(self, job: _Job) -> None:
+        if job.attempt:  # a requeue (it has run): it leaves the jobs in flight
+            self.in_flight -= 1
+        job.status = REJECTED  # its interrupted attempt's stop event is then stale
+        self.counts[REJECTED] += 1
+
+    def _queued(self, t: float, job: _Job) -> None:
         if not job.attempt:
             self.in_flight += 1
         job.status = QUEUED
         job.qsince = t
         self.queued += 1
-        self.pass_pending = True
-        return True
+
+    def _offer(self, t: float, job: _Job, out: list[NewEvent]) -> None:
+        """The instant's one arrival, at its end: submitted and, when the scheduler starts it
+        at once (nothing else waits), started as the pass over it alone would."""
+        try:
+            start = self.sched.offer(self._request(job), t)
+        except Unschedulable:
+            self._rejected(job)
+            return
+        self._queued(t, job)
+        self._demand(job)
+        if start is None:
+            self.pass_pending = True
+            return
+        self.passes += 1
+        self._start(t, job, start.placement[0][0], out)
 
     def _pass(self, t: float) -> Iterable[NewEvent] | None:
         """End of an instant: the scheduling pass (as the exact twin), and the level seen."""
         out: list[NewEvent] = []
+        job = self._pending
+        if job is not None:
+            self._pending = None
+            self._offer(t, job, out)
         if self.pass_pending:
             sched = self.sched
             while True:
@@ -435,6 +480,8 @@ class StreamTwin:
         self.counts[status] += 1
 
     def _finish(self, t: float, payload: tuple[_Job, int]) -> Iterable[NewEvent]:
+        if self._pending is not None:  # (stops come before arrivals in an instant)
+            self._flush(t)
         job = self._job(payload)
         if job is None:
             return ()
@@ -464,6 +511,8 @@ class StreamTwin:
         job.kept = kept
 
     def _fail(self, t: float, payload: tuple[_Job, int]) -> Iterable[NewEvent]:
+        if self._pending is not None:
+            self._flush(t)
         job = self._job(payload)
         if job is None:
             return ()
@@ -492,6 +541,8 @@ class StreamTwin:
 
     def _cancel_rest(self, t: float) -> None:
         """At the end: running jobs stop, queued ones leave the queue (censored waits)."""
+        if self._pending is not None:
+            self._flush(t)
         grid = self.grid
         sched = self.sched
         requests = sched.running_jobs() + sched.queued_jobs()

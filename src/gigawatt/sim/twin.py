@@ -24,7 +24,7 @@ from typing import Final, Protocol
 from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.errors import Unschedulable
 from gigawatt.core.fleet import FleetSpec
-from gigawatt.scheduling.model import Decision, JobRequest
+from gigawatt.scheduling.model import Decision, JobRequest, Start
 from gigawatt.sim.engine import Engine, NewEvent, Stream
 from gigawatt.sim.workload import TIERS, Restart, Workload
 
@@ -52,6 +52,7 @@ class SchedulerLike(Protocol):
     """What the twin calls on the scheduler (the live one, or a recording wrapper of it)."""
 
     def submit(self, job: JobRequest) -> None: ...
+    def offer(self, job: JobRequest, now: float) -> Start | None: ...
     def cancel(self, job_id: str) -> bool: ...
     def release(self, job_id: str) -> None: ...
     def schedule(self, now: float) -> Decision: ...
