@@ -221,54 +221,51 @@ def simulate(
         policy = replace(policy, reservations=policy.reservations + prepared.reservations)
     # The collector stays off until the run's objects are freed (see the function): a run
     # makes no reference cycles, and the exact twin's runs as much as the streaming one's.
+    job = _RunJob(prepared, catalogue, policy, seed, progress, extra, warmup, started)
     with _collector_paused():
-        if prepared.chunks is not None:
-            return _simulate_stream(prepared, catalogue, policy, seed, progress, extra, warmup,
-                                    started)  # fmt: skip
-        return _simulate_exact(prepared, catalogue, policy, seed, progress, extra, warmup,
-                               started)  # fmt: skip
+        return _simulate_stream(job) if prepared.chunks is not None else _simulate_exact(job)
 
 
-def _simulate_exact(
-    prepared: Prepared,
-    catalogue: Catalogue,
-    policy: SchedulingPolicy,
-    seed: int,
-    progress: Callable[[float], None] | None,
-    extra: Mapping[str, object] | None,
-    warmup: Warmup,
-    started: float,
-) -> SimResult:
-    """A run that keeps every job (:class:`~gigawatt.sim.twin.Twin`): exact percentiles."""
-    scheduler = Scheduler.for_fleet(prepared.fleet, catalogue, policy)
-    twin = Twin(prepared.workload, prepared.fleet, catalogue, scheduler, seed=seed)
-    end = twin.run(prepared.horizon_s, progress=progress, release_at_end=False)
-    wall = time.perf_counter() - started
-    info = _info(prepared, catalogue, policy, seed, warmup, extra)
-    prices = PriceBook.from_catalogue(catalogue)
-    return summarise(twin, end, prices, wall_s=wall, extra=info, warmup=warmup)
+@dataclass(frozen=True, slots=True)
+class _RunJob:
+    """What one run needs (the arguments of :func:`simulate`, the policy with reservations)."""
+
+    prepared: Prepared
+    catalogue: Catalogue
+    policy: SchedulingPolicy
+    seed: int
+    progress: Callable[[float], None] | None
+    extra: Mapping[str, object] | None
+    warmup: Warmup
+    started: float
+
+    def info(self) -> dict[str, object]:
+        """The run's settings for the summary."""
+        prepared, policy = self.prepared, self.policy
+        info: dict[str, object] = {
+            "policy": policy.ordering.value,
+            "seed": self.seed,
+            "workload": prepared.workload.name,
+            "warmup": self.warmup,
+            "external_cap_gpus": policy.external_cap_gpus,
+            "fleet": fleet_summary(
+                prepared.fleet, self.catalogue, power_from_sites=prepared.power_from_sites
+            ),
+        }
+        info.update(self.extra or {})
+        return info
 
 
-def _info(
-    prepared: Prepared,
-    catalogue: Catalogue,
-    policy: SchedulingPolicy,
-    seed: int,
-    warmup: Warmup,
-    extra: Mapping[str, object] | None,
-) -> dict[str, object]:
-    info: dict[str, object] = {
-        "policy": policy.ordering.value,
-        "seed": seed,
-        "workload": prepared.workload.name,
-        "warmup": warmup,
-        "external_cap_gpus": policy.external_cap_gpus,
-        "fleet": fleet_summary(
-            prepared.fleet, catalogue, power_from_sites=prepared.power_from_sites
-        ),
-    }
-    info.update(extra or {})
-    return info
+def _simulate_exact(job: _RunJob) -> SimResult:
+    """A run that keeps every job (:class:`~gigawatt.sim.twin.Twin`): exact percentiles.
+    The scheduler and the twin live in this frame only, so they are freed when it returns."""
+    prepared = job.prepared
+    scheduler = Scheduler.for_fleet(prepared.fleet, job.catalogue, job.policy)
+    twin = Twin(prepared.workload, prepared.fleet, job.catalogue, scheduler, seed=job.seed)
+    end = twin.run(prepared.horizon_s, progress=job.progress, release_at_end=False)
+    wall = time.perf_counter() - job.started
+    prices = PriceBook.from_catalogue(job.catalogue)
+    return summarise(twin, end, prices, wall_s=wall, extra=job.info(), warmup=job.warmup)
 
 
 @contextmanager
@@ -289,37 +286,29 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _simulate_stream(
-    prepared: Prepared,
-    catalogue: Catalogue,
-    policy: SchedulingPolicy,
-    seed: int,
-    progress: Callable[[float], None] | None,
-    extra: Mapping[str, object] | None,
-    warmup: Warmup,
-    started: float,
-) -> SimResult:
+def _simulate_stream(job: _RunJob) -> SimResult:
     """A streaming run: bounded memory, the same events and decisions (:mod:`.stream`).
     The scheduler and the twin live in this frame only, so they are freed when it returns."""
+    prepared = job.prepared
     assert prepared.chunks is not None
-    scheduler = Scheduler.for_fleet(prepared.fleet, catalogue, policy)
+    scheduler = Scheduler.for_fleet(prepared.fleet, job.catalogue, job.policy)
     t0 = float(prepared.workload.submit_s[0])
+    warmup = job.warmup
     fixed = t0 + warmup if isinstance(warmup, float) and warmup > 0 else None
     twin = StreamTwin(
         prepared.chunks(),
         prepared.fleet,
-        catalogue,
+        job.catalogue,
         scheduler,
         horizon_s=prepared.horizon_s,
-        seed=seed,
+        seed=job.seed,
         fixed_cut_s=fixed,
         between_chunks=HeapTrimmer(),
     )
-    end = twin.run(progress=progress)
-    wall = time.perf_counter() - started
-    info = _info(prepared, catalogue, policy, seed, warmup, extra)
-    prices = PriceBook.from_catalogue(catalogue)
-    return summarise_stream(twin, end, prices, wall_s=wall, extra=info, warmup=warmup)
+    end = twin.run(progress=job.progress)
+    wall = time.perf_counter() - job.started
+    prices = PriceBook.from_catalogue(job.catalogue)
+    return summarise_stream(twin, end, prices, wall_s=wall, extra=job.info(), warmup=warmup)
 
 
 def run(
