@@ -31,6 +31,7 @@ from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.errors import Unschedulable
 from gigawatt.core.fleet import FleetSpec
 from gigawatt.scheduling.model import JobRequest
+from gigawatt.scheduling.scheduler import Scheduler
 from gigawatt.sim.engine import Engine, NewEvent, Stream
 from gigawatt.sim.grid import Grid
 from gigawatt.sim.twin import (
@@ -154,6 +155,9 @@ class StreamTwin:
         self.workload = first  # the first chunk: name, tenants, GPU types, settings
         self.fleet = fleet
         self.sched = scheduler
+        #: the same scheduler when it is the compiled class itself (not a wrapper): calls
+        #: through it are direct, not looked up and parsed as a Python method call each time
+        self._direct: Scheduler | None = scheduler if type(scheduler) is Scheduler else None
         self.engine = Engine()
         self.rng = random.Random(seed)
         s = first.settings
@@ -323,7 +327,12 @@ class StreamTwin:
 
     def _enqueue(self, t: float, job: _Job) -> bool:
         try:
-            self.sched.submit(self._request(job))
+            req = self._request(job)
+            direct = self._direct
+            if direct is not None:
+                direct.submit(req)
+            else:
+                self.sched.submit(req)
         except Unschedulable:
             self._rejected(job)
             return False
@@ -348,7 +357,9 @@ class StreamTwin:
         """The instant's one arrival, at its end: submitted and, when the scheduler starts it
         at once (nothing else waits), started as the pass over it alone would."""
         try:
-            start = self.sched.offer(self._request(job), t)
+            req = self._request(job)
+            direct = self._direct
+            start = direct.offer(req, t) if direct is not None else self.sched.offer(req, t)
         except Unschedulable:
             self._rejected(job)
             return
@@ -464,7 +475,11 @@ class StreamTwin:
         self._tail[k] -= g * (grid.t0 + (b + 1) * grid.width - t)
         self.allocated -= g
         self.site_kw[s % self.n_sites] -= g * self.kw_per_gpu[job.gtype]
-        self.sched.release(job.jid)
+        direct = self._direct
+        if direct is not None:
+            direct.release(job.jid)
+        else:
+            self.sched.release(job.jid)
         return ran
 
     @staticmethod
