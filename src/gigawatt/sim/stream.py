@@ -31,7 +31,6 @@ from gigawatt.core.catalogue import Catalogue
 from gigawatt.core.errors import Unschedulable
 from gigawatt.core.fleet import FleetSpec
 from gigawatt.scheduling.model import JobRequest
-from gigawatt.scheduling.scheduler import Scheduler
 from gigawatt.sim.engine import Engine, NewEvent, Stream
 from gigawatt.sim.grid import Grid
 from gigawatt.sim.twin import (
@@ -155,9 +154,6 @@ class StreamTwin:
         self.workload = first  # the first chunk: name, tenants, GPU types, settings
         self.fleet = fleet
         self.sched = scheduler
-        #: the same scheduler when it is the compiled class itself (not a wrapper): calls
-        #: through it are direct, not looked up and parsed as a Python method call each time
-        self._direct: Scheduler | None = scheduler if type(scheduler) is Scheduler else None
         self.engine = Engine()
         self.rng = random.Random(seed)
         s = first.settings
@@ -327,12 +323,7 @@ class StreamTwin:
 
     def _enqueue(self, t: float, job: _Job) -> bool:
         try:
-            req = self._request(job)
-            direct = self._direct
-            if direct is not None:
-                direct.submit(req)
-            else:
-                self.sched.submit(req)
+            self.sched.submit(self._request(job))
         except Unschedulable:
             self._rejected(job)
             return False
@@ -357,9 +348,7 @@ class StreamTwin:
         """The instant's one arrival, at its end: submitted and, when the scheduler starts it
         at once (nothing else waits), started as the pass over it alone would."""
         try:
-            req = self._request(job)
-            direct = self._direct
-            start = direct.offer(req, t) if direct is not None else self.sched.offer(req, t)
+            start = self.sched.offer(self._request(job), t)
         except Unschedulable:
             self._rejected(job)
             return
@@ -475,11 +464,7 @@ class StreamTwin:
         self._tail[k] -= g * (grid.t0 + (b + 1) * grid.width - t)
         self.allocated -= g
         self.site_kw[s % self.n_sites] -= g * self.kw_per_gpu[job.gtype]
-        direct = self._direct
-        if direct is not None:
-            direct.release(job.jid)
-        else:
-            self.sched.release(job.jid)
+        self.sched.release(job.jid)
         return ran
 
     @staticmethod
