@@ -193,7 +193,7 @@ class Scheduler(SchedulerViews):
             self._queued
             or self._waiting
             or job.job_id in self._running
-            or not (full or state is None or self._memory_empty(state))
+            or (state is not None and not full and not self._memory_empty(state))
         ):
             self.submit(job)  # the pass's own rules (queue order, shadows) decide
             return None
@@ -466,11 +466,12 @@ class Scheduler(SchedulerViews):
             if self._order:
                 self._order = []
         elif len(self._order) > 2 * len(self._queued) + 64:  # started/cancelled are skipped
-            self._order = [e for e in self._order if self._keys.get(e[1]) is e[0]]
+            self._drop_stale(len(self._order))
         return decision
 
     def _drop_stale(self, walked: int) -> None:
-        """Rewrite the first ``walked`` entries of the queue order without stale ones.
+        """Rewrite the first ``walked`` entries of the queue order without stale ones (all of
+        them when the order outgrows twice the queue).
 
         Passes walk the order from its front after every release, so stale entries there
         (jobs started from the queue) would be stepped over again and again: they were 95%
