@@ -29,6 +29,7 @@ from types import ModuleType
 MODULES: tuple[str, ...] = (
     "gigawatt.core.clock",  # the twin's engine sets the virtual clock at every instant
     "gigawatt.scheduling.admission",
+    "gigawatt.scheduling.allocations",
     "gigawatt.scheduling.backfill",
     "gigawatt.scheduling.capacity",
     "gigawatt.scheduling.model",
