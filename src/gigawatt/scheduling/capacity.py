@@ -112,7 +112,10 @@ class Capacity:
     def _valid(self, node: int, free: int, holder: str | None) -> bool:
         if self.node_free[node] != free:
             return False
-        owner = self.held.get(node)
+        held = self.held
+        if not held:  # the common case: no lookup (and no boxed node index) per candidate
+            return True
+        owner = held.get(node)
         return owner is None or owner == holder
 
     def best_node(self, pool: Pool, gpus: int, holder: str | None = None) -> tuple[int, int] | None:
@@ -151,21 +154,27 @@ class Capacity:
             if self.node_free[node] < gpus:
                 raise ValueError(f"node {self.node_ids[node]} has fewer than {gpus} free GPUs")
             chosen: list[int] = []
-            rest = mask
-            for _ in range(gpus):
-                low = rest & -rest  # lowest free GPU index first
-                chosen.append(low.bit_length() - 1)
-                rest ^= low
+            b = 0
+            # lowest free GPU index first: a shift and a test per index (int.bit_length would
+            # be a generic method call in the compiled module)
+            while len(chosen) < gpus:
+                bit = 1 << b
+                if mask & bit:
+                    chosen.append(b)
+                    mask ^= bit  # what is left free
+                b += 1
         else:
             chosen = list(indices)
             if len(chosen) != gpus or any(not (mask >> b & 1) for b in chosen):
                 raise ValueError(f"GPUs {chosen} of node {self.node_ids[node]} are not free")
-        for b in chosen:
-            mask &= ~(1 << b)
+            for b in chosen:
+                mask &= ~(1 << b)
         self._set_free(node, self.node_free[node] - gpus, mask)
         pool = self.node_pool[node]
-        self.site_used_kw[pool.site] += self.kw_per_gpu[pool.gpu_type] * gpus
-        self.free_by_type[pool.gpu_type] -= gpus
+        # x = x + y, not x += y: an augmented item assignment is a generic call, compiled
+        site, gpu_type = pool.site, pool.gpu_type
+        self.site_used_kw[site] = self.site_used_kw[site] + self.kw_per_gpu[gpu_type] * gpus
+        self.free_by_type[gpu_type] = self.free_by_type[gpu_type] - gpus
         self.free_total -= gpus
         return tuple(chosen)
 
@@ -179,7 +188,7 @@ class Capacity:
         pool = self.node_pool[node]
         used = self.site_used_kw[pool.site] - self.kw_per_gpu[pool.gpu_type] * gpus
         self.site_used_kw[pool.site] = max(0.0, used)
-        self.free_by_type[pool.gpu_type] += gpus
+        self.free_by_type[pool.gpu_type] = self.free_by_type[pool.gpu_type] + gpus
         self.free_total += gpus
 
     def reclaimable(self, node: int) -> int:

@@ -24,6 +24,8 @@ from typing import Final
 #: Ratio of consecutive bin edges in ``1 + x`` (bins 2.01% wide: answers within 1%).
 RATIO: Final = 1.0201
 _INV_LOG: Final = 1.0 / math.log(RATIO)
+#: bound once: the compiled module would look ``log1p`` up on ``math`` at every call
+_LOG1P: Final = math.log1p
 
 
 def bin_of(x: float) -> int:
@@ -48,7 +50,7 @@ class LogHistogram:
 
     def add(self, x: float, weight: int = 1) -> None:
         """Count ``x`` (``weight`` times)."""
-        k = int(math.log1p(x) * _INV_LOG) if x > 0 else -1
+        k = int(_LOG1P(x) * _INV_LOG) if x > 0 else -1
         bins = self.bins
         bins[k] = bins.get(k, 0) + weight
         self.count += weight

@@ -185,6 +185,9 @@ class StreamTwin:
         self._queue_n, self._queue_s = g.sums["queue_n"], g.sums["queue_s"]
         self._iwait = g.sums["iwait_gs"]
         self._queue_h = g.hists["queue"]
+        self._jct_n, self._jct_s, self._jct_h = g.sums["jct_n"], g.sums["jct_s"], g.hists["jct"]
+        self._wheel_n, self._wheel_s = g.sums["wheel_n"], g.sums["wheel_s"]
+        self._wheel_h, self._demand_gs = g.hists["wheel"], g.sums["demand_gs"]
         n_series = 4 * n_types * n_sites
         self.gpu_s = [0.0] * n_series  # whole run, per series
         self.gpu_s_after_cut = [0.0] * n_series
@@ -276,7 +279,7 @@ class StreamTwin:
         job = _Job(self._base - len(submit) + k, submit[k], dur[k], g, tr, tenant[k], gtype[k])
         job.prio = prio[k]
         self.n += 1
-        self.jobs_by_tier[tr] += 1
+        self.jobs_by_tier[tr] = self.jobs_by_tier[tr] + 1
         cut = self.fixed_cut
         if cut is None or job.submit >= cut:
             job.sb = self.grid.index(job.submit)
@@ -298,7 +301,7 @@ class StreamTwin:
         if job.tier == _INTERNAL and job.sb >= 0:
             end = self.horizon_end
             run = job.dur if end is None else min(job.dur, max(end - job.submit, 0.0))
-            self.grid.sums["demand_gs"][job.sb] += run * job.gpus
+            self._demand_gs[job.sb] = self._demand_gs[job.sb] + run * job.gpus
 
     def _bucket(self, job: _Job) -> int:
         """The job's submission bucket now (-1: not measured)."""
@@ -405,13 +408,14 @@ class StreamTwin:
             if sb >= 0:
                 delay = t - job.submit
                 k = tr * grid.size + sb
-                self._queue_n[k] += 1
-                self._queue_s[k] += delay
+                self._queue_n[k] = self._queue_n[k] + 1
+                self._queue_s[k] = self._queue_s[k] + delay
                 self._queue_h[tr][sb // grid.coarse].add(delay)
                 if tr == _INTERNAL:
                     self._wheel(sb, delay, never=False)
         if tr == _INTERNAL and sb >= 0:
-            self._iwait[job.gtype * grid.size + sb] += (t - job.qsince) * g
+            w = job.gtype * grid.size + sb
+            self._iwait[w] = self._iwait[w] + (t - job.qsince) * g
         job.run_start = t
         site = self.node_site[node_id] if self.node_site else 0
         s = (tr * self.n_types + job.gtype) * self.n_sites + site
@@ -420,8 +424,8 @@ class StreamTwin:
         if b >= grid.size:
             b = grid.index(t)
         k = s * grid.size + b
-        self._net[k] += g
-        self._tail[k] += g * (grid.t0 + (b + 1) * grid.width - t)
+        self._net[k] = self._net[k] + g
+        self._tail[k] = self._tail[k] + g * (grid.t0 + (b + 1) * grid.width - t)
         allocated = self.allocated + g
         self.allocated = allocated
         if allocated > self.peak_gpus:
@@ -441,29 +445,30 @@ class StreamTwin:
 
     def _wheel(self, sb: int, wait: float, *, never: bool) -> None:
         grid = self.grid
-        grid.sums["wheel_n"][sb] += 1
-        grid.sums["wheel_s"][sb] += wait
+        self._wheel_n[sb] = self._wheel_n[sb] + 1
+        self._wheel_s[sb] = self._wheel_s[sb] + wait
         if never:
             grid.sums["wheel_never"][sb] += 1
-        grid.hists["wheel"][0][sb // grid.coarse].add(wait)
+        self._wheel_h[0][sb // grid.coarse].add(wait)
 
     def _stop(self, t: float, job: _Job) -> float:
         ran = t - job.run_start
         g = job.gpus
         s = job.series
-        self.gpu_s[s] += g * ran
+        self.gpu_s[s] = self.gpu_s[s] + g * ran
         cut = self.fixed_cut
         if cut is not None and t > cut:
-            self.gpu_s_after_cut[s] += g * (t - max(job.run_start, cut))
+            self.gpu_s_after_cut[s] = self.gpu_s_after_cut[s] + g * (t - max(job.run_start, cut))
         grid = self.grid
         b = int((t - grid.t0) * grid.inv)  # grid.change(s, t, -g), inlined
         if b >= grid.size:
             b = grid.index(t)
         k = s * grid.size + b
-        self._net[k] -= g
-        self._tail[k] -= g * (grid.t0 + (b + 1) * grid.width - t)
+        self._net[k] = self._net[k] - g
+        self._tail[k] = self._tail[k] - g * (grid.t0 + (b + 1) * grid.width - t)
         self.allocated -= g
-        self.site_kw[s % self.n_sites] -= g * self.kw_per_gpu[job.gtype]
+        site = s % self.n_sites
+        self.site_kw[site] = self.site_kw[site] - g * self.kw_per_gpu[job.gtype]
         self.sched.release(job.jid)
         return ran
 
@@ -477,7 +482,7 @@ class StreamTwin:
     def _end(self, t: float, job: _Job, status: int) -> None:
         job.status = status
         self.in_flight -= 1
-        self.counts[status] += 1
+        self.counts[status] = self.counts[status] + 1
 
     def _finish(self, t: float, payload: tuple[_Job, int]) -> Iterable[NewEvent]:
         if self._pending is not None:  # (stops come before arrivals in an instant)
@@ -488,16 +493,18 @@ class StreamTwin:
         self._stop(t, job)
         self._end(t, job, SUCCEEDED)
         tr = job.tier
-        self.completed_by_tier[tr] += 1
+        self.completed_by_tier[tr] = self.completed_by_tier[tr] + 1
         grid = self.grid
         sb = self._bucket(job)
         if sb < 0:
             if self.queued:
                 self.pass_pending = True
             return ()
-        grid.sums["jct_n"][tr * grid.size + sb] += 1
-        grid.sums["jct_s"][tr * grid.size + sb] += t - job.submit
-        grid.hists["jct"][tr][sb // grid.coarse].add(t - job.submit)
+        k = tr * grid.size + sb
+        jct = t - job.submit
+        self._jct_n[k] = self._jct_n[k] + 1
+        self._jct_s[k] = self._jct_s[k] + jct
+        self._jct_h[tr][sb // grid.coarse].add(jct)
         if self.queued:
             self.pass_pending = True
         return ()
