@@ -199,6 +199,20 @@ def test_fleet_file(workload: Path, tmp_path: Path) -> None:
         assert 0 < site["peak_it_mw"] <= site["cap_it_mw"] + 1e-9
 
 
+def test_without_a_trace_or_workload_the_builtin_million_runs() -> None:
+    """``gigawatt simulate --days 365 --power 1GW`` (the issue's command) needs no file."""
+    doc = run_json("--gpus", "64", "--days", "0.2")
+    assert doc["workload"] == "million"
+    assert doc["jobs"] > 0
+    assert doc["fleet"]["gpus"] == 64
+
+
+def test_a_builtin_workload_is_named_without_its_path() -> None:
+    doc = run_json("--workload", "cloud-mix", "--gpus", "64", "--days", "0.2")
+    assert doc["workload"] == "cloud-mix"
+    assert doc["jobs"] > 0
+
+
 def _trace(tmp_path: Path, text: str) -> str:
     path = tmp_path / "t.csv"
     path.write_text(text, encoding="utf-8")
@@ -206,7 +220,7 @@ def _trace(tmp_path: Path, text: str) -> str:
 
 
 BAD: list[tuple[list[str], str]] = [
-    (["--gpus", "64"], "give a trace"),
+    (["--workload", "nope.yaml"], "no such file: nope.yaml (built-in workloads: cloud-mix,"),
     (["--workload", "{w}", "--policy", "lottery"], "policy: got 'lottery'"),
     (["--workload", "{empty}"], "empty workload"),
     (["--workload", "{w}", "--gpus", "0"], "gpus: got '0'"),

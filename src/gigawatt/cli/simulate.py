@@ -32,6 +32,7 @@ from gigawatt.scheduling.model import Ordering
 from gigawatt.sim.run import SimOptions, prepare, simulate
 from gigawatt.sim.tables import print_run, print_sweep
 from gigawatt.sim.window import parse_warmup
+from gigawatt.sim.workload_file import DEFAULT_WORKLOAD, builtin_workloads
 
 #: Draw a progress bar (on a terminal) from this many jobs on.
 PROGRESS_FROM = 20_000
@@ -94,6 +95,19 @@ def _path(text: str | None, field: str) -> Path | None:
     return path
 
 
+def _workload(text: str | None) -> Path | None:
+    """A workload file, or the name of a built-in one (``million``, ``cloud-mix``, ...)."""
+    if text is None:
+        return None
+    builtin = builtin_workloads()
+    if not Path(text).is_file() and text in builtin:
+        return builtin[text]
+    if not Path(text).is_file():
+        names = ", ".join(builtin)
+        raise InvalidInput(f"no such file: {text} (built-in workloads: {names})", "workload")
+    return Path(text)
+
+
 @contextmanager
 def progress_bar(
     total_s: float, console: Console | None
@@ -141,7 +155,7 @@ def _given(opts: dict[str, Any]) -> dict[str, Any]:
     """The simulation options given on the command line, parsed (absent ones left out)."""
     values: dict[str, Any] = {
         "trace": _path(opts["trace"], "trace"),
-        "workload": _path(opts["workload"], "workload"),
+        "workload": _workload(opts["workload"]),
         "fleet": _path(opts["fleet"], "fleet"),
         "gpus": _count(opts["gpus"], "gpus", 1),
         "power": opts["power"],
@@ -191,6 +205,8 @@ def _run(opts: dict[str, Any]) -> None:
         return
     if opts["ray_address"] is not None:
         raise InvalidInput("applies to --sweep only", "ray_address")
+    if "trace" not in given and "workload" not in given:
+        given["workload"] = builtin_workloads()[DEFAULT_WORKLOAD]
     options = SimOptions(**given)
     _writable(opts["report"], "report")
     _writable(opts["plot"], "plot")
@@ -228,7 +244,14 @@ def simulate_command(
     trace: Annotated[
         str | None, _opt("FILE", "Trace CSV: Philly, Alibaba v2023 pods, Azure LLM.")
     ] = None,
-    workload: Annotated[str | None, _opt("FILE", "Workload YAML (tenant classes).")] = None,
+    workload: Annotated[
+        str | None,
+        _opt(
+            "FILE|NAME",
+            f"Workload YAML (tenant classes), or a built-in one: {', '.join(builtin_workloads())}"
+            f" (default without --trace: {DEFAULT_WORKLOAD}).",
+        ),
+    ] = None,
     fleet: Annotated[str | None, _opt("FILE", "Fleet YAML.")] = None,
     gpus: Annotated[
         str | None, _opt("N", "A fleet of N GPUs in 8-GPU nodes (default 2000).")

@@ -22,6 +22,7 @@ A class gives its arrival rate by ``share`` (of ``load``), ``jobs_per_hour`` or
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -189,3 +190,15 @@ def load_workload(path: Path | str) -> WorkloadSpec:
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InvalidInput(f"cannot read: {exc}", str(path)) from exc
     return parse_workload(data, str(path))
+
+
+#: The workload a run uses when given neither a trace nor a workload: the gigawatt benchmark's
+#: (four tiers sharing 85% of the fleet, about a million jobs a day on a 500,000-GPU fleet;
+#: rates are shares of the load, so it fits any fleet).
+DEFAULT_WORKLOAD = "million"
+
+
+def builtin_workloads() -> dict[str, Path]:
+    """The workload files shipped in ``gigawatt/sim/workloads/``, by name (file stem)."""
+    folder = Path(str(resources.files("gigawatt.sim").joinpath("workloads")))
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
