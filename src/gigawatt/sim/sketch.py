@@ -11,8 +11,8 @@ quantile (``numpy.percentile``'s linear interpolation between order statistics, 
 the bins' values): the error is at most 1% of ``1 + v`` (0.01 s below 1 s, 1% of the value
 above). Zero (and negative values, counted as zero) has a
 bin of its own and is answered exactly. Counts and sums are exact, so means are exact.
-Memory is one dict entry per occupied bin: at most about 930 bins for values up to 10^8 s,
-whatever the number of values added.
+Memory is one list entry per bin up to the largest one seen: at most about 930 for values up
+to 10^8 s, whatever the number of values added.
 """
 
 from __future__ import annotations
@@ -39,28 +39,37 @@ def bin_value(k: int) -> float:
 
 
 class LogHistogram:
-    """Counts per log bin, plus the exact count and sum (mergeable; memory ~ occupied bins)."""
+    """Counts per log bin, plus the exact count and sum (mergeable; memory ~ the largest bin).
+
+    ``bins[k + 1]`` counts bin ``k`` (``bins[0]``: zero), a list grown to the largest bin seen
+    (about 930 entries for values up to 10^8 s): an add is a list update, where a dict by bin
+    would box and hash the bin twice in the compiled module.
+    """
 
     __slots__ = ("bins", "count", "total")
 
     def __init__(self) -> None:
-        self.bins: dict[int, int] = {}
+        self.bins: list[int] = []
         self.count = 0
         self.total = 0.0
 
     def add(self, x: float, weight: int = 1) -> None:
         """Count ``x`` (``weight`` times)."""
-        k = int(_LOG1P(x) * _INV_LOG) if x > 0 else -1
+        i = int(_LOG1P(x) * _INV_LOG) + 1 if x > 0 else 0
         bins = self.bins
-        bins[k] = bins.get(k, 0) + weight
+        if i >= len(bins):
+            bins.extend([0] * (i + 1 - len(bins)))
+        bins[i] = bins[i] + weight  # not +=: a generic call on a list item, compiled
         self.count += weight
         self.total += x * weight
 
     def merge(self, other: LogHistogram) -> None:
         """Add every value counted by ``other``."""
-        bins = self.bins
-        for k, c in other.bins.items():
-            bins[k] = bins.get(k, 0) + c
+        bins, more = self.bins, other.bins
+        if len(more) > len(bins):
+            bins.extend([0] * (len(more) - len(bins)))
+        for i in range(len(more)):
+            bins[i] = bins[i] + more[i]
         self.count += other.count
         self.total += other.total
 
@@ -71,6 +80,10 @@ class LogHistogram:
         for p in parts:
             out.merge(p)
         return out
+
+    def occupied(self) -> dict[int, int]:
+        """Count per occupied bin ``k`` (-1: zero), ascending."""
+        return {i - 1: c for i, c in enumerate(self.bins) if c}
 
     @property
     def mean(self) -> float:
@@ -88,8 +101,8 @@ class LogHistogram:
         hi = min(lo + 1, self.count - 1)
         v_lo = v_hi = math.nan
         seen = 0
-        for k in sorted(self.bins):
-            seen += self.bins[k]
+        for k, c in self.occupied().items():
+            seen += c
             if v_lo != v_lo and seen > lo:
                 v_lo = bin_value(k)
             if seen > hi:
@@ -114,8 +127,8 @@ class LogHistogram:
         scale = min(1.0, 2000.0 / self.count)
         out: list[float] = []
         acc = 0.0
-        for k in sorted(self.bins):
-            acc += self.bins[k] * scale
+        for k, c in self.occupied().items():
+            acc += c * scale
             n = int(acc) - len(out)
             out.extend([bin_value(k)] * max(n, 0))
         return out
