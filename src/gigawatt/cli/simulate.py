@@ -97,15 +97,13 @@ def _path(text: str | None, field: str) -> Path | None:
 
 def _workload(text: str | None) -> Path | None:
     """A workload file, or the name of a built-in one (``million``, ``cloud-mix``, ...)."""
-    if text is None:
-        return None
+    if text is None or Path(text).is_file():
+        return None if text is None else Path(text)
     builtin = builtin_workloads()
-    if not Path(text).is_file() and text in builtin:
+    if text in builtin:
         return builtin[text]
-    if not Path(text).is_file():
-        names = ", ".join(builtin)
-        raise InvalidInput(f"no such file: {text} (built-in workloads: {names})", "workload")
-    return Path(text)
+    names = ", ".join(builtin)
+    raise InvalidInput(f"no such file: {text} (built-in workloads: {names})", "workload")
 
 
 @contextmanager

@@ -30,7 +30,7 @@ _LOG1P: Final = math.log1p
 
 def bin_of(x: float) -> int:
     """The bin of a value ``x`` (-1: zero or less, answered exactly as 0)."""
-    return int(math.log1p(x) * _INV_LOG) if x > 0 else -1
+    return int(_LOG1P(x) * _INV_LOG) if x > 0 else -1
 
 
 def bin_value(k: int) -> float:
@@ -55,7 +55,7 @@ class LogHistogram:
 
     def add(self, x: float, weight: int = 1) -> None:
         """Count ``x`` (``weight`` times)."""
-        i = int(_LOG1P(x) * _INV_LOG) + 1 if x > 0 else 0
+        i = bin_of(x) + 1
         bins = self.bins
         if i >= len(bins):
             bins.extend([0] * (i + 1 - len(bins)))
